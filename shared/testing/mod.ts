@@ -1,0 +1,2 @@
+/** @module Test helpers shared by every service's tests. */
+export * from "./postgres.ts";
