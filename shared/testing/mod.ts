@@ -1,2 +1,3 @@
 /** @module Test helpers shared by every service's tests. */
 export * from "./postgres.ts";
+export * from "./process.ts";
