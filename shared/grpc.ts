@@ -55,7 +55,9 @@ export function unary<Req, Res>(
       logger: log,
       call: call as ServerUnaryCall<unknown, unknown>,
     };
-    handler(call.request, context).then(
+    // An async wrapper turns a synchronous throw into a rejection, so no
+    // handler can bypass the error mapping.
+    (async () => await handler(call.request, context))().then(
       (response) => callback(null, response),
       (error) => callback(toServiceError(error, log)),
     );
