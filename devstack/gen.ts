@@ -5,6 +5,8 @@
  * shared/gen/ differs, which CI uses to catch stale generated code.
  */
 
+import { dirname } from "node:path";
+
 const root = new URL("../", import.meta.url);
 const genDir = new URL("shared/gen/", root);
 
@@ -12,7 +14,9 @@ async function generate(outDir: string): Promise<void> {
   const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", "npm:@bufbuild/buf@1.75.0", "generate", "--output", outDir],
     cwd: root,
-    env: { NO_COLOR: "1" },
+    // buf.gen.yaml runs the ts-proto plugin with `deno`; make sure that is this
+    // very binary even when it came from `npx deno` and is not on PATH.
+    env: { NO_COLOR: "1", PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` },
     stdout: "inherit",
     stderr: "inherit",
   });
