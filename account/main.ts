@@ -1,0 +1,36 @@
+/** Composition root of the account program. */
+
+import { ConfigError, createLogger, redactUrl, shutdownSignal } from "@securepay/shared";
+import { parseAccountConfig, startAccountService } from "./mod.ts";
+
+/** Runs the program until SIGINT/SIGTERM; returns the exit code. */
+export async function main(env: Record<string, string | undefined>): Promise<number> {
+  let config;
+  try {
+    config = parseAccountConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger({ service: "account", level: config.logLevel });
+  let service;
+  try {
+    service = await startAccountService(config, { logger });
+  } catch (error) {
+    logger.error("Cannot start as a dependency failed", { error, database: redactUrl(config.databaseUrl) });
+    return 1;
+  }
+  {
+    await using _service = service;
+    logger.info("account ready", { grpc_port: service.grpcPort, admin_port: service.adminPort });
+    const signal = await shutdownSignal();
+    logger.info("shutting down", { signal });
+  }
+  logger.info("stopped");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.env.toObject()));
