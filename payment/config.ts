@@ -1,0 +1,48 @@
+/**
+ * The payment service's configuration, read once from the environment with
+ * every problem reported at once.
+ */
+
+import { envReader, LOG_LEVELS, type LogLevel } from "@securepay/shared";
+
+export interface PaymentConfig {
+  readonly grpc: { readonly host: string; readonly port: number };
+  readonly admin: { readonly host: string; readonly port: number };
+  readonly database: {
+    readonly url: string;
+    readonly poolMax: number;
+    readonly preparedStatements: boolean;
+  };
+  /** `host:port` of AccountService; a host name, never an IP literal once TLS is on. */
+  readonly accountServiceAddr: string;
+  /** Deadline of every outgoing gRPC call. */
+  readonly grpcDeadlineMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export const PAYMENT_DEFAULTS = {
+  grpcPort: 8081,
+  adminPort: 9181,
+  accountServiceAddr: "localhost:50051",
+} as const;
+
+/** Parses the environment; throws ConfigError listing every bad variable. */
+export function parsePaymentConfig(env: Record<string, string | undefined>): PaymentConfig {
+  const read = envReader(env);
+  const config: PaymentConfig = {
+    grpc: { host: read.string("GRPC_HOST", "127.0.0.1"), port: read.port("GRPC_PORT", PAYMENT_DEFAULTS.grpcPort) },
+    admin: { host: read.string("ADMIN_HOST", "0.0.0.0"), port: read.port("ADMIN_PORT", PAYMENT_DEFAULTS.adminPort) },
+    database: {
+      url: read.url("DATABASE_URL", { protocols: ["postgres", "postgresql"] }),
+      poolMax: read.int("DATABASE_POOL_MAX", 10, { min: 1, max: 100 }),
+      preparedStatements: read.bool("DATABASE_PREPARED_STATEMENTS", true),
+    },
+    accountServiceAddr: read.address("ACCOUNT_SERVICE_ADDR", PAYMENT_DEFAULTS.accountServiceAddr),
+    grpcDeadlineMs: read.int("GRPC_DEADLINE_MS", 5_000, { min: 100, max: 60_000 }),
+    shutdownTimeoutMs: read.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 100, max: 120_000 }),
+    logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+  };
+  read.done();
+  return config;
+}

@@ -1,0 +1,33 @@
+/**
+ * The payment service's composition root: reads the environment, starts
+ * the service, and stops it cleanly on SIGINT or SIGTERM.
+ */
+
+import { ConfigError, createLogger, shutdownSignal } from "@securepay/shared";
+import { parsePaymentConfig } from "./config.ts";
+import { startPaymentService } from "./mod.ts";
+
+export async function main(env: Record<string, string | undefined>): Promise<number> {
+  let config;
+  try {
+    config = parsePaymentConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger({ service: "payment", level: config.logLevel });
+  try {
+    await using _service = await startPaymentService(config, { logger });
+    const signal = await shutdownSignal();
+    logger.info("signal received", { signal });
+  } catch (error) {
+    logger.error("payment service failed", { error });
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.env.toObject()));
