@@ -59,8 +59,10 @@ interface DepositRow {
   created_at: Date;
 }
 
-/** How often a transfer is retried when another writer changed an account first. */
-export const TRANSFER_ATTEMPTS_MAX = 5;
+/** How often a transfer is tried when another writer keeps changing an account first. */
+export const TRANSFER_ATTEMPTS_MAX = 8;
+/** Upper bound of the random pause before a retry grows by this much per attempt. */
+const TRANSFER_BACKOFF_STEP_MS = 5;
 
 class VersionConflict extends Error {}
 
@@ -130,6 +132,8 @@ export function postgresAccountStore(sql: Sql): AccountStore {
           if (attempt >= TRANSFER_ATTEMPTS_MAX) {
             throw new AppError("conflict", "Accounts changed too often to apply the transfer", { cause: error });
           }
+          // Jitter spreads competing writers apart so that one of them wins the next round.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt * TRANSFER_BACKOFF_STEP_MS));
         }
       }
     },
