@@ -85,9 +85,10 @@ export function accountServiceBinding(options: AccountHandlersOptions): GrpcServ
   return {
     definition: AccountServiceService,
     implementation: {
-      createAccount: handle<CreateAccountRequest, CreateAccountResponse>("CreateAccount", async (request) => {
+      createAccount: handle<CreateAccountRequest, CreateAccountResponse>("CreateAccount", async (request, context) => {
         const input = parseCreateAccount(request);
         const account = await store.createAccount(input);
+        context.logger.info("account opened", { account_id: account.id, currency: account.currency });
         return { account: toAccountMessage(account) };
       }),
 

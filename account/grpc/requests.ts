@@ -26,7 +26,8 @@ import type {
 } from "@securepay/shared/gen/account";
 import { idempotencyKeyProblem, IssueList, ownerIdProblem, subjectProblem } from "../domain/rules.ts";
 
-const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+/** Cursors of this service hold the last row's creation time in epoch microseconds. */
+const EPOCH_MICROS = /^\d{1,16}$/;
 
 export interface CreateAccountInput {
   readonly ownerId: string;
@@ -122,7 +123,7 @@ function parsePage(issues: IssueList, request: { limit: number; cursor: string }
   let after: Cursor | undefined;
   if (request.cursor !== "") {
     const cursor = decodeCursor(request.cursor);
-    if (cursor === undefined || !RFC3339_UTC.test(cursor.after) || !isUuid(cursor.id)) {
+    if (cursor === undefined || !EPOCH_MICROS.test(cursor.after) || !isUuid(cursor.id)) {
       issues.add("cursor", "is not a cursor returned by this list");
     } else {
       after = cursor;

@@ -10,10 +10,10 @@ create table balances (
   -- Bumped by every balance change; payment application checks it (optimistic locking).
   version bigint not null default 0 check (version >= 0),
   status text not null default 'OPEN' check (status in ('OPEN', 'CLOSED')),
-  -- Millisecond precision, so that a timestamp survives the round trip through
-  -- JavaScript dates and RFC 3339 pagination cursors exactly.
-  created_at timestamptz(3) not null default now(),
-  updated_at timestamptz(3) not null default now(),
+  -- Microsecond precision orders rows of separate transactions; pagination
+  -- cursors carry it exactly as epoch microseconds.
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
   constraint balances_balance_non_negative check (balance >= 0),
   -- Number.MAX_SAFE_INTEGER: every balance stays exact in JavaScript.
   constraint balances_balance_max check (balance <= 9007199254740991)
@@ -32,7 +32,7 @@ create table deposits (
   fingerprint text not null,
   amount bigint not null check (amount > 0 and amount <= 1000000000000),
   currency text not null check (currency ~ '^[A-Z]{3}$'),
-  created_at timestamptz(3) not null default now(),
+  created_at timestamptz not null default now(),
   constraint deposits_principal_idempotency_key unique (principal, idempotency_key)
 );
 
@@ -48,7 +48,7 @@ create table ledger_entries (
   payment_id uuid,
   deposit_id uuid references deposits (id),
   balance_after bigint not null check (balance_after >= 0),
-  created_at timestamptz(3) not null default now(),
+  created_at timestamptz not null default now(),
   -- Each entry comes from exactly one deposit or one payment, with the sign its kind demands.
   constraint ledger_entries_source check (
     (kind = 'DEPOSIT' and deposit_id is not null and payment_id is null and amount > 0)

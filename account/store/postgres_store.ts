@@ -27,6 +27,12 @@ import type {
   TransferResult,
 } from "../domain/account.ts";
 
+/** Rows of a listing carry their sort key with microsecond precision. */
+interface Keyed {
+  id: string;
+  created_us: number;
+}
+
 interface AccountRow {
   id: string;
   owner_id: string;
@@ -79,25 +85,33 @@ export function postgresAccountStore(sql: Sql): AccountStore {
     },
 
     async listAccounts({ ownerId, limit, after }) {
-      const rows = await sql<AccountRow[]>`
-        select * from accounts.balances
+      const rows = await sql<(AccountRow & Keyed)[]>`
+        select *, (extract(epoch from created_at) * 1000000)::int8 as created_us from accounts.balances
         where true
           ${ownerId === undefined ? sql`` : sql`and owner_id = ${ownerId}`}
-          ${after === undefined ? sql`` : sql`and (created_at, id) < (${after.after}::timestamptz, ${after.id}::uuid)`}
+          ${
+        after === undefined
+          ? sql``
+          : sql`and (created_at, id) < (timestamptz 'epoch' + ${after.after}::int8 * interval '1 microsecond', ${after.id}::uuid)`
+      }
         order by created_at desc, id desc
         limit ${limit + 1}`;
-      return page(rows.map(toAccount), limit);
+      return page(rows, limit, toAccount);
     },
 
     async listLedgerEntries({ accountId, limit, after }) {
       if (await selectAccount(sql, accountId) === undefined) throw notFound("Account");
-      const rows = await sql<LedgerEntryRow[]>`
-        select * from accounts.ledger_entries
+      const rows = await sql<(LedgerEntryRow & Keyed)[]>`
+        select *, (extract(epoch from created_at) * 1000000)::int8 as created_us from accounts.ledger_entries
         where account_id = ${accountId}
-          ${after === undefined ? sql`` : sql`and (created_at, id) < (${after.after}::timestamptz, ${after.id}::uuid)`}
+          ${
+        after === undefined
+          ? sql``
+          : sql`and (created_at, id) < (timestamptz 'epoch' + ${after.after}::int8 * interval '1 microsecond', ${after.id}::uuid)`
+      }
         order by created_at desc, id desc
         limit ${limit + 1}`;
-      return page(rows.map(toLedgerEntry), limit);
+      return page(rows, limit, toLedgerEntry);
     },
 
     async deposit(command) {
@@ -234,12 +248,17 @@ function isSerializationFailure(error: unknown): boolean {
   return code === "40001" || code === "40P01";
 }
 
-function page<T extends { id: string; createdAt: Date }>(rows: T[], limit: number): Page<T> {
-  if (rows.length <= limit) return { items: rows };
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1]!;
-  const next: Cursor = { after: last.createdAt.toISOString(), id: last.id };
-  return { items, next };
+/**
+ * A page of at most `limit` rows from `limit + 1` fetched ones; the extra row
+ * only tells that more follow. The cursor holds the last row's creation time
+ * in epoch microseconds, which JavaScript dates could not hold exactly.
+ */
+function page<R extends Keyed, T>(rows: R[], limit: number, map: (row: R) => T): Page<T> {
+  if (rows.length <= limit) return { items: rows.map(map) };
+  const kept = rows.slice(0, limit);
+  const last = kept[kept.length - 1]!;
+  const next: Cursor = { after: String(last.created_us), id: last.id };
+  return { items: kept.map(map), next };
 }
 
 function toAccount(row: AccountRow): Account {

@@ -140,3 +140,26 @@ Deno.test("the schema refuses a negative balance and a ledger entry without its 
     (e: { code?: string }) => e.code === "23514",
   );
 });
+
+Deno.test("listAccounts() pages through rows sharing a timestamp or a millisecond without loss or repetition", async () => {
+  await using t = await setup();
+  // Five accounts opened in one transaction share created_at; four more differ by one microsecond each.
+  await t.database.db.sql`
+    insert into accounts.balances (owner_id, currency, created_at)
+    select 'tie', 'EUR', timestamptz '2025-01-01 00:00:00.000500+00' from generate_series(1, 5)
+    union all
+    select 'tie', 'EUR', timestamptz '2025-01-01 00:00:00.000500+00' + g * interval '1 microsecond'
+    from generate_series(1, 4) g`;
+  const expected = await t.database.db.sql<{ id: string }[]>`
+    select id from accounts.balances where owner_id = 'tie' order by created_at desc, id desc`;
+  const seen: string[] = [];
+  let after;
+  for (let pages = 0; pages < 10; pages++) {
+    const page = await t.store.listAccounts({ ownerId: "tie", limit: 2, after });
+    seen.push(...page.items.map((a) => a.id));
+    after = page.next;
+    if (after === undefined) break;
+  }
+  assert.deepEqual(seen, expected.map((r) => r.id));
+  assert.equal(seen.length, 9);
+});
