@@ -67,7 +67,7 @@ interface DepositRow {
 
 /** How often a transfer is tried when another writer keeps changing an account first. */
 export const TRANSFER_ATTEMPTS_MAX = 8;
-/** Upper bound of the random pause before a retry grows by this much per attempt. */
+/** The random pause before retry n is at most n times this. */
 const TRANSFER_BACKOFF_STEP_MS = 5;
 
 class VersionConflict extends Error {}
@@ -86,14 +86,10 @@ export function postgresAccountStore(sql: Sql): AccountStore {
 
     async listAccounts({ ownerId, limit, after }) {
       const rows = await sql<(AccountRow & Keyed)[]>`
-        select *, (extract(epoch from created_at) * 1000000)::int8 as created_us from accounts.balances
+        select *, ${createdMicros(sql)} from accounts.balances
         where true
           ${ownerId === undefined ? sql`` : sql`and owner_id = ${ownerId}`}
-          ${
-        after === undefined
-          ? sql``
-          : sql`and (created_at, id) < (timestamptz 'epoch' + ${after.after}::int8 * interval '1 microsecond', ${after.id}::uuid)`
-      }
+          ${afterCursor(sql, after)}
         order by created_at desc, id desc
         limit ${limit + 1}`;
       return page(rows, limit, toAccount);
@@ -102,13 +98,9 @@ export function postgresAccountStore(sql: Sql): AccountStore {
     async listLedgerEntries({ accountId, limit, after }) {
       if (await selectAccount(sql, accountId) === undefined) throw notFound("Account");
       const rows = await sql<(LedgerEntryRow & Keyed)[]>`
-        select *, (extract(epoch from created_at) * 1000000)::int8 as created_us from accounts.ledger_entries
+        select *, ${createdMicros(sql)} from accounts.ledger_entries
         where account_id = ${accountId}
-          ${
-        after === undefined
-          ? sql``
-          : sql`and (created_at, id) < (timestamptz 'epoch' + ${after.after}::int8 * interval '1 microsecond', ${after.id}::uuid)`
-      }
+          ${afterCursor(sql, after)}
         order by created_at desc, id desc
         limit ${limit + 1}`;
       return page(rows, limit, toLedgerEntry);
@@ -241,6 +233,17 @@ async function alreadyApplied(q: Queryable, command: TransferCommand): Promise<T
 async function selectAccount(q: Queryable, id: string): Promise<Account | undefined> {
   const [row] = await q<AccountRow[]>`select * from accounts.balances where id = ${id}`;
   return row === undefined ? undefined : toAccount(row);
+}
+
+/** The creation time in epoch microseconds: exact in int8, and below 2^53 until the year 2255. */
+function createdMicros(sql: Sql) {
+  return sql`(extract(epoch from created_at) * 1000000)::int8 as created_us`;
+}
+
+/** Rows after `cursor` in (created_at desc, id desc) order; nothing when there is no cursor. */
+function afterCursor(sql: Sql, cursor: Cursor | undefined) {
+  if (cursor === undefined) return sql``;
+  return sql`and (created_at, id) < (timestamptz 'epoch' + ${cursor.after}::int8 * interval '1 microsecond', ${cursor.id}::uuid)`;
 }
 
 function isSerializationFailure(error: unknown): boolean {
