@@ -141,22 +141,26 @@ export class Writer {
   }
 
   int8(value: number): this {
-    this.#view.setInt8(this.#reserve(1), value);
+    const at = this.#reserve(1);
+    this.#view.setInt8(at, value);
     return this;
   }
 
   int16(value: number): this {
-    this.#view.setInt16(this.#reserve(2), value);
+    const at = this.#reserve(2);
+    this.#view.setInt16(at, value);
     return this;
   }
 
   int32(value: number): this {
-    this.#view.setInt32(this.#reserve(4), value);
+    const at = this.#reserve(4);
+    this.#view.setInt32(at, value);
     return this;
   }
 
   int64(value: number): this {
-    this.#view.setBigInt64(this.#reserve(8), BigInt(value));
+    const at = this.#reserve(8);
+    this.#view.setBigInt64(at, BigInt(value));
     return this;
   }
 
