@@ -71,13 +71,18 @@ export function createApp(options: AppOptions): OpenAPIHono<GatewayEnv> {
     bearerFormat: "JWT",
     description: "An access token from the identity provider (RS256, ES256 or EdDSA)",
   });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "SecurePay API",
-      version: API_VERSION,
-      description: "Money moves between accounts as integer minor units. Errors are RFC 9457 problems.",
-    },
+  // Generated once, on first request; a failure surfaces as an internal problem like any other.
+  let document: unknown;
+  app.get("/openapi.json", (c) => {
+    document ??= app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "SecurePay API",
+        version: API_VERSION,
+        description: "Money moves between accounts as integer minor units. Errors are RFC 9457 problems.",
+      },
+    });
+    return c.json(document, 200, { "cache-control": "public, max-age=300" });
   });
 
   app.onError(handleError);

@@ -6,8 +6,8 @@ import type { GatewayEnv } from "./context.ts";
 
 export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
 export const IDEMPOTENCY_KEY_CHARS_MAX = 255;
-/** 1–255 printable ASCII characters. */
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7E]+$/;
+/** Printable ASCII only; the length (1–255) is checked on its own, for clearer messages. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7E]*$/;
 
 /**
  * Answers idempotency_key_missing when the header is absent; its format is

@@ -56,7 +56,7 @@ export const IdempotencyKeyHeaders = z.object({
     .max(IDEMPOTENCY_KEY_CHARS_MAX, { error: `must be at most ${IDEMPOTENCY_KEY_CHARS_MAX} characters` })
     .regex(IDEMPOTENCY_KEY_PATTERN, { error: "must be printable ASCII" })
     .openapi({
-      param: { name: "Idempotency-Key", in: "header", required: true },
+      param: { name: "idempotency-key", in: "header", required: true },
       description: "1–255 printable ASCII characters, unique per request you mean to make once",
       example: "order-4711",
     }),
