@@ -20,7 +20,8 @@ export async function main(env: Record<string, string | undefined>): Promise<num
   }
   const logger = createLogger({ service: "payment", level: config.logLevel });
   try {
-    await using _service = await startPaymentService(config, { logger });
+    await using service = await startPaymentService(config, { logger });
+    logger.info("payment ready", { grpc_port: service.grpcPort, admin_port: service.adminPort });
     const signal = await shutdownSignal();
     logger.info("signal received", { signal });
   } catch (error) {
