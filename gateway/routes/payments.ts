@@ -70,7 +70,7 @@ export function registerPaymentRoutes(app: OpenAPIHono<GatewayEnv>, deps: RouteD
       if (from.currency !== input.currency) {
         throw new AppError(
           "currency_mismatch",
-          `currency ${input.currency} differs from the account's ${from.currency}`,
+          `currency ${input.currency} differs from the from_account currency ${from.currency}`,
         );
       }
       const result = await payments.initiatePayment({
