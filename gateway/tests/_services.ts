@@ -17,7 +17,7 @@ export interface Services extends Harness {
   counts(): Promise<{ accounts: number; ledgerEntries: number; payments: number; outbox: number }>;
 }
 
-async function spawnService(name: "account" | "payment", env: Record<string, string>) {
+export async function spawnService(name: "account" | "payment", env: Record<string, string>) {
   const grpcPort = freePort();
   const adminPort = freePort();
   const program = await spawnProgram(name, {
