@@ -108,26 +108,36 @@ Deno.test({
       await consumer.run({ eachMessage: () => Promise.resolve() });
 
       // Several producers in flight at once, so the kill lands between and during appends.
-      const producers = await Promise.all(range(4).map(async (p) => {
-        const producer = kafka.producer({ retry: { retries: 0 } });
-        await producer.connect();
-        return { p, producer };
-      }));
+      const producers = await Promise.all(
+        range(4).map(async (p) => {
+          const producer = kafka.producer({ retry: { retries: 0 } });
+          await producer.connect();
+          return { p, producer };
+        }),
+      );
       let running = true;
       const loops = producers.map(async ({ p, producer }) => {
         for (let round = 0; running; round++) {
           const values = range(20).map((i) => `p${p}-r${round}-${i}`);
           try {
-            await producer.send({ topic: "journal", acks: -1, messages: values.map((value) => ({ key: value, value })) });
+            await producer.send({
+              topic: "journal",
+              acks: -1,
+              messages: values.map((value) => ({ key: value, value })),
+            });
           } catch {
             return; // The broker died; unacknowledged records may or may not exist.
           }
           for (const value of values) acknowledged.add(value);
         }
       });
-      await waitFor("records acknowledged and offsets committed", () => acknowledged.size >= 2000 && committed.size > 0, {
-        timeoutMs: 30000,
-      });
+      await waitFor(
+        "records acknowledged and offsets committed",
+        () => acknowledged.size >= 2000 && committed.size > 0,
+        {
+          timeoutMs: 30000,
+        },
+      );
       broker.child.kill("SIGKILL");
       await broker.child.status;
       await broker.output;
