@@ -17,7 +17,7 @@ import { accessLog } from "./http/access_log.ts";
 import { authenticate } from "./http/authenticate.ts";
 import type { GatewayEnv } from "./http/context.ts";
 import { BODY_LIMIT_BYTES } from "./http/json_body.ts";
-import { handleError, handleNotFound } from "./http/problem.ts";
+import { handleError, notFoundHandler } from "./http/problem.ts";
 import { requestId } from "./http/request_id.ts";
 import { fieldIssuesOf, type ValidationTarget } from "./routes/_common.ts";
 import { registerAccountRoutes } from "./routes/accounts.ts";
@@ -86,6 +86,29 @@ export function createApp(options: AppOptions): OpenAPIHono<GatewayEnv> {
   });
 
   app.onError(handleError);
-  app.notFound(handleNotFound);
+  app.notFound(notFoundHandler(methodsByPath(app.routes)));
   return app;
+}
+
+/** For each registered route pattern, the methods it answers (HEAD comes with GET). */
+function methodsByPath(routes: readonly { method: string; path: string }[]): (path: string) => string[] {
+  const patterns = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  for (const route of routes) {
+    if (route.method === "ALL") continue;
+    const source = "^" + route.path.split("/").map((s) => s.startsWith(":") ? "[^/]+" : escapeRegExp(s)).join("/") +
+      "$";
+    const entry = patterns.get(source) ?? { pattern: new RegExp(source), methods: new Set<string>() };
+    entry.methods.add(route.method);
+    if (route.method === "GET") entry.methods.add("HEAD");
+    patterns.set(source, entry);
+  }
+  return (path) => {
+    const methods = new Set<string>();
+    for (const { pattern, methods: m } of patterns.values()) if (pattern.test(path)) m.forEach((x) => methods.add(x));
+    return [...methods].sort();
+  };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -71,7 +71,7 @@ export function toAppError(error: unknown): AppError {
 
 export function problemResponse(c: Context<GatewayEnv>, error: AppError): Response {
   const requestId = c.get("requestId") ?? crypto.randomUUID();
-  const problem = problemOf(error, { requestId, instance: c.req.path });
+  const problem = problemOf(error, { requestId, instance: c.req.path.slice(0, 256) });
   const headers: Record<string, string> = {
     "content-type": PROBLEM_CONTENT_TYPE,
     "x-request-id": requestId,
@@ -96,5 +96,19 @@ export const handleError: ErrorHandler<GatewayEnv> = (error, c) => {
   return problemResponse(c, appError);
 };
 
-export const handleNotFound: NotFoundHandler<GatewayEnv> = (c) =>
-  problemResponse(c, new AppError("not_found", "no such resource"));
+/**
+ * Answers 405 with `Allow` when the path exists for other methods, else 404.
+ * `methodsOf` lists the methods registered for a path.
+ */
+export function notFoundHandler(methodsOf: (path: string) => readonly string[]): NotFoundHandler<GatewayEnv> {
+  return (c) => {
+    const allowed = methodsOf(c.req.path);
+    if (allowed.length === 0) return problemResponse(c, new AppError("not_found", "no such resource"));
+    const response = problemResponse(
+      c,
+      new AppError("method_not_allowed", `${c.req.method.slice(0, 16)} is not allowed here`),
+    );
+    response.headers.set("allow", allowed.join(", "));
+    return response;
+  };
+}

@@ -145,6 +145,13 @@ Deno.test("POST bodies that are not JSON answer validation_error or 415", async 
     });
     assertProblem(answer, 415, "unsupported_media_type");
   }
+  // JSON with a charset parameter is JSON: it passes the gateway and reaches the (absent) service.
+  const withCharset = await h.call("POST", "/v1/accounts", {
+    token,
+    body: JSON.stringify({ currency: "EUR" }),
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+  assertProblem(withCharset, 503, "upstream_unavailable");
   const noType = await h.call("POST", "/v1/accounts", { token, body: JSON.stringify({ currency: "EUR" }) });
   // fetch labels a string body text/plain; a body without any type is just as unacceptable.
   assertProblem(noType, 415, "unsupported_media_type");
@@ -298,6 +305,18 @@ Deno.test("unknown routes answer a not_found problem", async () => {
   assertProblem(answer, 404, "not_found");
   assert.equal(answer.body.instance, "/v1/nothing-here");
   assertProblem(await h.call("GET", "/"), 404, "not_found");
+});
+
+Deno.test("a known path with another method answers 405 method_not_allowed with Allow", async () => {
+  await using h = await startHarness();
+  const token = await h.token("alice");
+  const answer = await h.call("DELETE", `/v1/accounts/${A}`, { token });
+  assertProblem(answer, 405, "method_not_allowed");
+  assert.equal(answer.headers.get("allow"), "GET, HEAD");
+  const put = await h.call("PUT", "/v1/payments", { token });
+  assertProblem(put, 405, "method_not_allowed");
+  assert.equal(put.headers.get("allow"), "GET, HEAD, POST");
+  assertProblem(await h.call("POST", "/openapi.json"), 405, "method_not_allowed");
 });
 
 Deno.test("GET /openapi.json is an OpenAPI 3.1 document of every route, generated from the validating schemas", async () => {
