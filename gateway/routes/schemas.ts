@@ -106,7 +106,7 @@ export const CreatePaymentBody = z.strictObject({
   description: z.string({ error: "must be a string" })
     .max(DESCRIPTION_CHARS_MAX, { error: `must be at most ${DESCRIPTION_CHARS_MAX} characters` })
     .optional(),
-}).refine((body) => body.from_account !== body.to_account, {
+}).refine((body) => body.from_account.toLowerCase() !== body.to_account.toLowerCase(), {
   error: "must differ from from_account",
   path: ["to_account"],
 }).openapi("CreatePaymentRequest");

@@ -107,6 +107,7 @@ Deno.test("POST /v1/payments rejects bad amounts, currencies, ids and fields wit
     ["unknown currency", { ...validPayment, currency: "XYZ" }, "currency"],
     ["lower-case currency", { ...validPayment, currency: "eur" }, "currency"],
     ["same from and to", { ...validPayment, to_account: A }, "to_account"],
+    ["same from and to in another case", { ...validPayment, to_account: A.toUpperCase() }, "to_account"],
     ["bad from uuid", { ...validPayment, from_account: "acc-1" }, "from_account"],
     ["unknown field", { ...validPayment, admin: true }, "admin"],
     ["description over 500", { ...validPayment, description: "x".repeat(501) }, "description"],
