@@ -90,33 +90,64 @@ export class Connection {
     }
   }
 
+  /**
+   * Answers frames in arrival order. Produce requests are the one
+   * exception to one-at-a-time: each appends synchronously when it starts,
+   * so the next Produce may start while earlier ones wait for their fsync,
+   * letting pipelined acks=-1 requests share one fsync. Responses still go
+   * out strictly in request order, and any other request first waits for
+   * everything before it, as on a Kafka connection.
+   */
   async #processLoop(): Promise<void> {
+    let answered: Promise<boolean> = Promise.resolve(true);
+    let unanswered = 0;
     while (true) {
       while (this.#queue.length === 0 && !this.#readerDone && !this.#closed) {
         await new Promise<void>((resolve) => this.#wakeProcessor = resolve);
         this.#wakeProcessor = null;
       }
       const frame = this.#queue.shift();
-      if (frame === undefined || this.#closed) return;
+      if (frame === undefined || this.#closed) break;
       this.#wakeReader?.();
-      let response: Uint8Array | null;
-      try {
-        response = await this.#handle(frame);
-      } catch (error) {
-        // A malformed body means the client and broker disagree on framing;
-        // Kafka closes the connection then, and so does this broker.
-        if (!(error instanceof DecodeError)) this.#log(`kafka: request failed: ${describe(error)}`);
-        this.close();
-        return;
+      const isProduce = frame.byteLength >= 2 && ((frame[0]! << 8) | frame[1]!) === ApiKey.Produce;
+      if (!isProduce || unanswered >= this.#limits.inFlightRequestsMax) {
+        if (!(await answered)) return;
       }
-      if (response === null) continue;
-      try {
-        let written = 0;
-        while (written < response.byteLength) written += await this.#conn.write(response.subarray(written));
-      } catch {
-        this.close();
-        return;
-      }
+      unanswered++;
+      const response = this.#handle(frame);
+      // Its failure is handled in order by #answer; this only stops it counting as unhandled meanwhile.
+      response.catch(() => {});
+      const previous = answered;
+      answered = (async () => {
+        const ok = await previous;
+        unanswered--;
+        return ok && await this.#answer(response);
+      })();
+      if (!isProduce && !(await answered)) return;
+    }
+    await answered;
+  }
+
+  /** Writes one response once it is ready; false when the connection must end. */
+  async #answer(pending: Promise<Uint8Array | null>): Promise<boolean> {
+    let response: Uint8Array | null;
+    try {
+      response = await pending;
+    } catch (error) {
+      // A malformed body means the client and broker disagree on framing;
+      // Kafka closes the connection then, and so does this broker.
+      if (!(error instanceof DecodeError)) this.#log(`kafka: request failed: ${describe(error)}`);
+      this.close();
+      return false;
+    }
+    if (response === null || this.#closed) return !this.#closed;
+    try {
+      let written = 0;
+      while (written < response.byteLength) written += await this.#conn.write(response.subarray(written));
+      return true;
+    } catch {
+      this.close();
+      return false;
     }
   }
 

@@ -35,12 +35,12 @@ export async function startTestBroker(options: Partial<KafkaBrokerOptions> = {})
   };
 }
 
-export function quietKafka(address: string, clientId = "test"): Kafka {
+export function quietKafka(address: string, clientId = "test", retries = 8): Kafka {
   return new Kafka({
     clientId,
     brokers: [address],
     logLevel: Deno.env.get("KAFKA_TEST_LOG") ? logLevel.DEBUG : logLevel.NOTHING,
-    retry: { initialRetryTime: 50, retries: 8 },
+    retry: { initialRetryTime: 50, retries },
   });
 }
 
