@@ -25,6 +25,8 @@ export interface BrokerSettings {
   fsync: FsyncPolicy;
   /** Largest RecordBatch accepted in a Produce (Kafka's message.max.bytes). */
   batchBytesMax: number;
+  /** Upper bound on one Fetch answer's record bytes, as Kafka's fetch.max.bytes. */
+  fetchBytesMax: number;
   /** Upper bound on a Fetch long-poll, whatever the client asks for. */
   fetchWaitMaxMs: number;
 }

@@ -35,7 +35,8 @@ export async function handleFetch({ header, state }: RequestContext, body: Reade
   body.int32(); // replica id: only consumers fetch here
   const maxWaitMs = body.int32();
   const minBytes = body.int32();
-  const maxBytes = body.int32();
+  // The broker's own cap bounds the memory one answer can take, whatever the client asks.
+  const maxBytes = Math.min(body.int32(), state.settings.fetchBytesMax);
   body.int8(); // isolation level: without transactions, committed = everything written
   const sessionId = version >= 7 ? body.int32() : 0;
   if (version >= 7) body.int32(); // session epoch

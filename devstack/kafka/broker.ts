@@ -68,6 +68,8 @@ export interface KafkaBrokerOptions {
   partitionsMax?: number;
   /** Idempotent producers remembered per partition. Default 1000. */
   producersMax?: number;
+  /** Most record bytes in one Fetch answer, as Kafka's fetch.max.bytes. Default 55 MiB. */
+  fetchBytesMax?: number;
   /** Longest Fetch long-poll, whatever the client asks. Default 30000. */
   fetchWaitMaxMs?: number;
   /** Kafka's group.initial.rebalance.delay.ms. Default 0 (Kafka's default is 3000; dev setups use 0). */
@@ -149,6 +151,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
       fsync: settings.fsync,
       batchBytesMax: settings.batchBytesMax,
       fetchWaitMaxMs: settings.fetchWaitMaxMs,
+      fetchBytesMax: settings.fetchBytesMax,
     },
     store,
     offsets,
@@ -246,6 +249,7 @@ function resolveOptions(options: KafkaBrokerOptions): ResolvedOptions {
     partitionsMax: options.partitionsMax ?? 10000,
     producersMax: options.producersMax ?? 1000,
     fetchWaitMaxMs: options.fetchWaitMaxMs ?? 30000,
+    fetchBytesMax: options.fetchBytesMax ?? 55 * 1024 * 1024,
     groupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs ?? 0,
     groupSessionTimeoutMinMs: options.groupSessionTimeoutMinMs ?? 6000,
     groupSessionTimeoutMaxMs: options.groupSessionTimeoutMaxMs ?? 1800000,
@@ -268,6 +272,7 @@ function resolveOptions(options: KafkaBrokerOptions): ResolvedOptions {
     "partitionsMax",
     "producersMax",
     "fetchWaitMaxMs",
+    "fetchBytesMax",
     "groupSessionTimeoutMinMs",
     "groupSessionTimeoutMaxMs",
     "groupMembersMax",

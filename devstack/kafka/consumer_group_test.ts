@@ -87,6 +87,13 @@ Deno.test("a group of up to three kafkajs members rebalances on join and leave w
   await waitFor("a and c take over b's partitions", () => a.assigned === 3 && c.assigned === 3);
   await produceRound(kafka, "orders", 4, 60);
   await waitFor("round 4 processed", allProcessed);
+  const described = kafka.admin();
+  await described.connect();
+  const { groups } = await described.describeGroups(["billing"]);
+  await described.disconnect();
+  assert.equal(groups[0]!.state, "Stable");
+  assert.equal(groups[0]!.protocol, "RoundRobinAssigner");
+  assert.equal(groups[0]!.members.length, 2);
   await Promise.all([a.consumer.disconnect(), c.consumer.disconnect()]);
 
   const keys = await producedKeys(kafka, "orders");

@@ -84,9 +84,6 @@ async function readAll(kafka: Kafka, topic: string): Promise<Set<string>> {
 
 Deno.test({
   name: "every record acknowledged with acks=-1 and every confirmed commit survives kill -9 of the broker",
-  // kafkajs keeps reconnect timers for the killed broker alive after disconnect(); they are its own, not the broker's.
-  sanitizeOps: false,
-  sanitizeResources: false,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "kafka-durability-" });
     let broker = await spawnBroker(dataDir);
