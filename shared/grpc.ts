@@ -19,6 +19,10 @@ import {
 import { AppError, ERROR_CODES, httpCodeForGrpcStatus, isErrorCode } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { HealthCheckResponse_ServingStatus as ServingStatus, HealthService } from "./gen/grpc/health/v1/health.ts";
+import { deferHttp2Goaway } from "./_http2_goaway.ts";
+
+// Every program that talks gRPC loads this module, so the runtime workaround is installed before any channel opens.
+deferHttp2Goaway();
 
 /** Metadata key carrying the stable SecurePay error code of a failed call. */
 export const ERROR_CODE_METADATA = "securepay-error-code";
