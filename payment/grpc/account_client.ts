@@ -23,6 +23,8 @@ import {
 } from "@securepay/shared/gen/health";
 import type { AccountSnapshot, AccountsPort, RequestContext } from "../domain/ports.ts";
 
+const HEALTH_DEADLINE_MAX_MS = 1_500;
+
 export interface AccountClientOptions {
   /** `host:port` of AccountService. */
   readonly address: string;
@@ -84,7 +86,8 @@ export function createAccountClient(options: AccountClientOptions): AccountClien
         health,
         health.check,
         { service: "" },
-        { deadlineMs },
+        // Readiness probes are bounded more tightly than calls: the admin server gives up after 2 s.
+        { deadlineMs: Math.min(deadlineMs, HEALTH_DEADLINE_MAX_MS) },
       );
       if (response.status !== ServingStatus.SERVING) {
         throw new Error(`Cannot call AccountService as it reports status ${response.status}`);
