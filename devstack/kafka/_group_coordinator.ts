@@ -71,6 +71,8 @@ export interface GroupDescription {
 const EMPTY = new Uint8Array(0);
 
 type Timer = ReturnType<typeof setTimeout>;
+/** Longer delays overflow a timer and fire at once. */
+const TIMER_MS_MAX = 0x7fffffff;
 
 interface Member {
   id: string;
@@ -248,8 +250,12 @@ export class GroupCoordinator {
     for (const member of group.members.values()) {
       rebalanceTimeoutMs = Math.max(rebalanceTimeoutMs, member.rebalanceTimeoutMs);
     }
-    // Members that do not rejoin within the rebalance timeout are dropped.
-    group.rebalanceTimer = setTimeout(() => this.#completeJoin(group), rebalanceTimeoutMs);
+    // Members that do not rejoin within the rebalance timeout are dropped. The
+    // client chooses the timeout, so it is clamped to what a timer can hold.
+    group.rebalanceTimer = setTimeout(
+      () => this.#completeJoin(group),
+      Math.min(Math.max(rebalanceTimeoutMs, 0), TIMER_MS_MAX),
+    );
     this.#tryCompleteJoin(group);
   }
 

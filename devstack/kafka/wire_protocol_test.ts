@@ -95,3 +95,15 @@ Deno.test("unsupported API keys and versions get UNSUPPORTED_VERSION, and ApiVer
   const ok = await client.request(ApiKey.ApiVersions, 2, new Uint8Array(0));
   assert.equal(ok.int16(), ErrorCode.None);
 });
+
+Deno.test("connections beyond connectionsMax are closed at once while existing ones keep working", async () => {
+  await using broker = await startTestBroker({ connectionsMax: 2 });
+  await using first = await WireClient.connect(broker.port);
+  await using second = await WireClient.connect(broker.port);
+  assert.equal((await first.request(ApiKey.ApiVersions, 2, new Uint8Array(0))).int16(), ErrorCode.None);
+  assert.equal((await second.request(ApiKey.ApiVersions, 2, new Uint8Array(0))).int16(), ErrorCode.None);
+  await using third = await WireClient.connect(broker.port);
+  await third.write(new Uint8Array(0));
+  assert.equal(await third.readFrame(), null);
+  assert.equal((await first.request(ApiKey.ApiVersions, 2, new Uint8Array(0))).int16(), ErrorCode.None);
+});
