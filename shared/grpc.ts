@@ -30,6 +30,8 @@ export const ERROR_CODE_METADATA = "securepay-error-code";
 export const ERROR_ISSUES_METADATA = "securepay-error-issues";
 /** Metadata key carrying the request id across services. */
 export const REQUEST_ID_METADATA = "x-request-id";
+/** What a request id may look like; anything else is replaced. */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
 export interface HandlerContext {
   readonly metadata: Metadata;
@@ -51,7 +53,9 @@ export function unary<Req, Res>(
   handler: UnaryHandler<Req, Res>,
 ): (call: ServerUnaryCall<Req, Res>, callback: (error: Partial<ServiceError> | null, value?: Res) => void) => void {
   return (call, callback) => {
-    const requestId = firstMetadata(call.metadata, REQUEST_ID_METADATA) ?? crypto.randomUUID();
+    const offered = firstMetadata(call.metadata, REQUEST_ID_METADATA);
+    // A request id is only echoed into logs when it is short and plain.
+    const requestId = offered && REQUEST_ID_PATTERN.test(offered) ? offered : crypto.randomUUID();
     const log = logger.with({ request_id: requestId, rpc: method });
     const context: HandlerContext = {
       metadata: call.metadata,
