@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import * as jose from "jose";
-import { freePort } from "@securepay/shared/testing";
+import { createTestDatabase, freePort } from "@securepay/shared/testing";
 import { BANNER_CURL_END, BANNER_CURL_START } from "./banner.ts";
 import { startDevIdp } from "./idp.ts";
 import { DEMO_DEPOSIT_MINOR } from "./seed.ts";
@@ -136,6 +136,33 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
     assert.equal(again.demo.alice.balance, DEMO_DEPOSIT_MINOR);
     assert.equal(again.demo.bob.balance, DEMO_DEPOSIT_MINOR);
     assert.ok(lines.some((l) => l.startsWith("gateway      | ")), "program lines carry their padded name");
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("startStack() with DATABASE_URL uses that PostgreSQL and starts no embedded one", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "securepay-e2e-" });
+  const lines: string[] = [];
+  try {
+    await using database = await createTestDatabase();
+    {
+      await using stack = await startStack({
+        stateDir,
+        watch: false,
+        ports: freePorts(),
+        databaseUrl: database.url,
+        output: (line) => lines.push(line),
+        readyTimeoutMs: 120_000,
+      }).catch((error) => {
+        throw new Error(`${error.message}\n--- stack output ---\n${lines.slice(-80).join("\n")}`);
+      });
+      assert.equal(stack.embeddedDatabase, false);
+      assert.equal(stack.databaseUrl, database.url);
+    }
+    const [row] = await database.db.sql`select count(*)::int as n from accounts.balances`;
+    assert.equal(row!.n, 2, "the two demo accounts live in the given database");
+    await assert.rejects(Deno.stat(`${stateDir}/pglite`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(stateDir, { recursive: true });
   }
