@@ -12,9 +12,34 @@
  * and one DEVSTACK_*_PORT per port (see PORT_VARIABLES in stack.ts).
  */
 
-import { ConfigError, envReader, shutdownSignal } from "@securepay/shared";
+import { ConfigError, envReader } from "@securepay/shared";
 import { readyBanner } from "./banner.ts";
 import { parseStackEnv, startStack } from "./stack.ts";
+
+/**
+ * Resolves on the first SIGINT or SIGTERM and keeps listening: a terminal's
+ * Ctrl-C reaches this process twice (directly, and forwarded by `deno task`),
+ * and a second signal without a listener would kill it before it stopped the
+ * programs and closed PGlite. A third signal forces the exit.
+ */
+function stopSignals(onFirst: () => void): Promise<void> {
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  return new Promise((resolve) => {
+    let count = 0;
+    for (const signal of signals) {
+      Deno.addSignalListener(signal, () => {
+        count++;
+        if (count === 1) {
+          onFirst();
+          resolve();
+        } else if (count >= 3) {
+          console.error("devstack | forced exit; programs may still be running");
+          Deno.exit(130);
+        }
+      });
+    }
+  });
+}
 
 export async function main(env: Record<string, string | undefined>): Promise<number> {
   let options;
@@ -34,10 +59,7 @@ export async function main(env: Record<string, string | undefined>): Promise<num
 
   const color = Deno.stdout.isTerminal() && env.NO_COLOR === undefined;
   const abort = new AbortController();
-  const signalled = shutdownSignal().then((signal) => {
-    abort.abort();
-    return signal;
-  });
+  const signalled = stopSignals(() => abort.abort());
   const started = Date.now();
   let stack;
   try {
