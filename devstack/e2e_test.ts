@@ -201,6 +201,19 @@ Deno.test("deno task token prints a token that verifies against the dev IdP's JW
   }
 });
 
+/** Pids whose environment carries DEVSTACK_DIR=`stateDir` (Linux; elsewhere none are found). */
+async function processesOf(stateDir: string): Promise<number[]> {
+  if (Deno.build.os !== "linux") return [];
+  const marker = `DEVSTACK_DIR=${stateDir}\0`;
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
+    const environ = await Deno.readTextFile(`/proc/${entry.name}/environ`).catch(() => "");
+    if (environ.includes(marker)) pids.push(Number(entry.name));
+  }
+  return pids;
+}
+
 Deno.test("deno task dev prints a ready banner whose curl works, and Ctrl-C stops everything with exit 0", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "securepay-dev-" });
   const ports = freePorts();
@@ -265,20 +278,22 @@ Deno.test("deno task dev prints a ready banner whose curl works, and Ctrl-C stop
         `${name} port ${port} still accepts connections`,
       );
     }
-    if (Deno.build.os === "linux") {
-      const marker = `DEVSTACK_DIR=${stateDir}\0`;
-      for await (const entry of Deno.readDir("/proc")) {
-        if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
-        const environ = await Deno.readTextFile(`/proc/${entry.name}/environ`).catch(() => "");
-        assert.ok(!environ.includes(marker), `process ${entry.name} of the dev stack is still running`);
-      }
-    }
+    const leftovers = await processesOf(stateDir);
+    assert.deepEqual(leftovers, [], `processes of the dev stack still running: ${leftovers.join(", ")}`);
   } finally {
     if (status === undefined) {
       child.kill("SIGKILL");
       await exited;
     }
     await drained;
+    // Never leave this run's programs behind, even when an assertion failed.
+    for (const pid of await processesOf(stateDir)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
     await Deno.remove(stateDir, { recursive: true });
   }
 });
