@@ -7,6 +7,7 @@ export interface BannerInput {
   issuer: string;
   databaseUrl: string;
   embeddedDatabase: boolean;
+  kafkaBrokers: readonly string[];
   aliceToken: string;
   demo: Readonly<Record<DemoUser, SeededAccount>>;
   /** Idempotency-Key used in the example; a fresh one per start. */
@@ -45,6 +46,7 @@ export function readyBanner(input: BannerInput): string {
     `  API (gateway):   ${input.gatewayUrl}        OpenAPI: ${input.gatewayUrl}/openapi.json`,
     `  dev IdP:         ${input.issuer}     (POST /token, /.well-known/jwks.json)`,
     `  PostgreSQL:      ${input.databaseUrl}${input.embeddedDatabase ? "  (embedded PGlite)" : ""}`,
+    `  Kafka:           ${input.kafkaBrokers.join(",")}`,
     "",
     `  alice's account: ${input.demo.alice.accountId}  balance ${euros(input.demo.alice.balance)}`,
     `  bob's account:   ${input.demo.bob.accountId}  balance ${euros(input.demo.bob.balance)}`,

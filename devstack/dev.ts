@@ -79,6 +79,7 @@ export async function main(env: Record<string, string | undefined>): Promise<num
       issuer: stack.idp.issuer,
       databaseUrl: stack.databaseUrl,
       embeddedDatabase: stack.embeddedDatabase,
+      kafkaBrokers: stack.kafkaBrokers,
       aliceToken,
       demo: stack.demo,
       idempotencyKey: `demo-${crypto.randomUUID()}`,

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import * as jose from "jose";
 import { createTestDatabase, freePort } from "@securepay/shared/testing";
+import { Kafka, logLevel } from "kafkajs";
 import { BANNER_CURL_END, BANNER_CURL_START } from "./banner.ts";
 import { startDevIdp } from "./idp.ts";
 import { DEMO_DEPOSIT_MINOR } from "./seed.ts";
@@ -20,6 +21,7 @@ function freePorts(): StackPorts {
   return {
     idp: freePort(),
     postgres: freePort(),
+    kafka: freePort(),
     gateway: freePort(),
     gatewayAdmin: freePort(),
     payment: freePort(),
@@ -68,6 +70,17 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
         throw new Error(`${error.message}\n--- stack output ---\n${lines.slice(-80).join("\n")}`);
       });
       assert.ok(stack.embeddedDatabase);
+
+      // The devstack broker the programs were given answers a real Kafka client.
+      assert.deepEqual(stack.kafkaBrokers, [`127.0.0.1:${stack.ports.kafka}`]);
+      const kafkaAdmin = new Kafka({ brokers: [...stack.kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
+      await kafkaAdmin.connect();
+      try {
+        await kafkaAdmin.createTopics({ topics: [{ topic: "e2e.ping", numPartitions: 2 }], waitForLeaders: true });
+        assert.ok((await kafkaAdmin.listTopics()).includes("e2e.ping"));
+      } finally {
+        await kafkaAdmin.disconnect();
+      }
       const api = apiOf(stack.gatewayUrl);
       const admin = await stack.idp.issueToken("e2e-admin", ["ADMIN"]);
       const carol = await stack.idp.issueToken("carol");

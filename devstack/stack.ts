@@ -1,7 +1,8 @@
 /**
  * The whole local stack, as `deno task dev` runs it and as the end-to-end
  * test boots it: the dev IdP, PostgreSQL (embedded PGlite unless
- * DATABASE_URL is given), then account, payment, gateway and notification
+ * DATABASE_URL is given), Kafka (the devstack broker unless KAFKA_BROKERS
+ * is given), then account, payment, gateway and notification
  * as child processes, each awaited on its admin /readyz, then the demo seed.
  */
 
@@ -10,12 +11,14 @@ import { defaultStateDir } from "./_paths.ts";
 import { DEV_IDP_PORT } from "./dev_token.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
 import { type DevIdp, startDevIdp } from "./idp.ts";
+import { startKafkaBroker } from "./kafka/mod.ts";
 import { type Program, spawnSupervised } from "./program.ts";
 import { type DemoUser, SEED_ADMIN_SUBJECT, seedDemoData, type SeededAccount } from "./seed.ts";
 
 export interface StackPorts {
   idp: number;
   postgres: number;
+  kafka: number;
   gateway: number;
   gatewayAdmin: number;
   payment: number;
@@ -29,6 +32,7 @@ export interface StackPorts {
 export const DEFAULT_PORTS: Readonly<StackPorts> = {
   idp: DEV_IDP_PORT,
   postgres: 5433,
+  kafka: 9092,
   gateway: 8080,
   gatewayAdmin: 9180,
   payment: 8081,
@@ -42,6 +46,7 @@ export const DEFAULT_PORTS: Readonly<StackPorts> = {
 export const PORT_VARIABLES: Readonly<Record<keyof StackPorts, string>> = {
   idp: "DEVSTACK_IDP_PORT",
   postgres: "DEVSTACK_PG_PORT",
+  kafka: "DEVSTACK_KAFKA_PORT",
   gateway: "DEVSTACK_GATEWAY_PORT",
   gatewayAdmin: "DEVSTACK_GATEWAY_ADMIN_PORT",
   payment: "DEVSTACK_PAYMENT_PORT",
@@ -59,6 +64,8 @@ export interface StackOptions {
   ports?: Partial<StackPorts>;
   /** A real PostgreSQL; undefined runs the embedded one. */
   databaseUrl?: string;
+  /** Real Kafka bootstrap brokers; undefined runs the devstack broker. */
+  kafkaBrokers?: readonly string[];
   logLevel?: LogLevel;
   /** Extra environment for the programs, e.g. the caller's OTEL_* variables. */
   programEnv?: Record<string, string>;
@@ -80,6 +87,8 @@ export interface Stack extends AsyncDisposable {
   readonly gatewayUrl: string;
   readonly databaseUrl: string;
   readonly embeddedDatabase: boolean;
+  /** Bootstrap brokers the programs were given (KAFKA_BROKERS). */
+  readonly kafkaBrokers: readonly string[];
   readonly idp: DevIdp;
   readonly programs: readonly Program[];
   readonly demo: Readonly<Record<DemoUser, SeededAccount>>;
@@ -133,13 +142,14 @@ export function parseStackEnv(env: Record<string, string | undefined>): Omit<Sta
     (Object.keys(DEFAULT_PORTS) as (keyof StackPorts)[]).map((k) => [k, r.port(PORT_VARIABLES[k], DEFAULT_PORTS[k])]),
   ) as unknown as StackPorts;
   const databaseUrl = r.optionalUrl("DATABASE_URL", { protocols: ["postgres", "postgresql"] });
+  const kafkaBrokers = r.optional("KAFKA_BROKERS") === undefined ? undefined : r.list("KAFKA_BROKERS", []);
   const logLevel = r.oneOf("LOG_LEVEL", LOG_LEVELS, "info");
   const stateDir = r.optional("DEVSTACK_DIR") ?? defaultStateDir();
   r.done();
   const programEnv = Object.fromEntries(
     Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("OTEL_") && e[1] !== undefined),
   );
-  return { stateDir, ports, databaseUrl, logLevel, programEnv };
+  return { stateDir, ports, databaseUrl, kafkaBrokers, logLevel, programEnv };
 }
 
 /** Boots everything; on any failure stops what already started and rethrows. */
@@ -183,9 +193,24 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     }
     options.signal?.throwIfAborted();
 
+    let kafkaBrokers = options.kafkaBrokers;
+    if (kafkaBrokers === undefined) {
+      const broker = resources.use(
+        "Kafka broker",
+        await startKafkaBroker({ port: ports.kafka, dataDir: `${stateDir}/kafka`, defaultPartitions: 3 }),
+      );
+      ports.kafka = broker.port;
+      kafkaBrokers = [broker.address];
+      say(`devstack Kafka broker on ${broker.address} (data in ${stateDir}/kafka)`);
+    } else {
+      say(`using Kafka from KAFKA_BROKERS (${kafkaBrokers.join(",")})`);
+    }
+    options.signal?.throwIfAborted();
+
     const common: Record<string, string> = {
       ...options.programEnv,
       DATABASE_URL: databaseUrl,
+      KAFKA_BROKERS: kafkaBrokers.join(","),
       LOG_LEVEL: options.logLevel ?? "info",
       AUTH_JWKS_URL: idp.jwksUrl,
       AUTH_ISSUER: idp.issuer,
@@ -253,6 +278,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       gatewayUrl,
       databaseUrl,
       embeddedDatabase: options.databaseUrl === undefined,
+      kafkaBrokers,
       idp,
       programs,
       demo,
