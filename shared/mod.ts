@@ -17,3 +17,4 @@ export * from "./metrics.ts";
 export * from "./migrate.ts";
 export * from "./money.ts";
 export * from "./shutdown.ts";
+export * from "./events.ts";

@@ -23,6 +23,8 @@ export function paymentInitiatedMessage(
     currency: payment.currency,
     principal: options.principal,
     initiatedAt: payment.createdAt,
+    payerOwnerId: payment.payerOwnerId,
+    payeeOwnerId: payment.payeeOwnerId,
   }).finish();
   const headers: Record<string, string> = {
     ce_id: options.eventId,

@@ -32,6 +32,8 @@ Deno.test("paymentInitiatedMessage() carries the payment as protobuf, keyed by t
     currency: "EUR",
     principal: "alice",
     initiatedAt: payment.createdAt,
+    payerOwnerId: payment.payerOwnerId,
+    payeeOwnerId: payment.payeeOwnerId,
   });
   assert.deepEqual(message.headers, {
     ce_id: eventId,

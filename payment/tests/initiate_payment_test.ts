@@ -64,6 +64,8 @@ Deno.test("InitiatePayment stores a PENDING payment and exactly one payment.init
     currency: "EUR",
     principal: "alice",
     initiatedAt: payment.createdAt,
+    payerOwnerId: "alice",
+    payeeOwnerId: "bob",
   });
   assert.deepEqual(event.headers, {
     ce_id: event.event_id,

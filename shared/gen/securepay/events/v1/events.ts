@@ -26,6 +26,9 @@ export interface PaymentInitiated {
   currency: string;
   principal: string;
   initiatedAt: string;
+  /** Owners of the two accounts, so that consumers (notification) need not look them up. */
+  payerOwnerId: string;
+  payeeOwnerId: string;
 }
 
 /** Topic payment.completed. */
@@ -36,6 +39,9 @@ export interface PaymentCompleted {
   amount: number;
   currency: string;
   completedAt: string;
+  /** Owners of the two accounts, so that consumers (notification) need not look them up. */
+  payerOwnerId: string;
+  payeeOwnerId: string;
 }
 
 /** Topic payment.failed. */
@@ -48,6 +54,9 @@ export interface PaymentFailed {
   /** Stable reason code: insufficient_funds, account_closed, currency_mismatch, account_not_found. */
   reason: string;
   failedAt: string;
+  /** Owners of the two accounts, so that consumers (notification) need not look them up. */
+  payerOwnerId: string;
+  payeeOwnerId: string;
 }
 
 /** Topic payment.refund.initiated. */
@@ -59,6 +68,9 @@ export interface PaymentRefundInitiated {
   currency: string;
   principal: string;
   initiatedAt: string;
+  /** Owners of the two accounts, so that consumers (notification) need not look them up. */
+  payerOwnerId: string;
+  payeeOwnerId: string;
 }
 
 /** Topic payment.refunded. */
@@ -69,6 +81,9 @@ export interface PaymentRefunded {
   amount: number;
   currency: string;
   refundedAt: string;
+  /** Owners of the two accounts, so that consumers (notification) need not look them up. */
+  payerOwnerId: string;
+  payeeOwnerId: string;
 }
 
 /** Topic payment.refund.failed. */
@@ -80,10 +95,23 @@ export interface PaymentRefundFailed {
   currency: string;
   reason: string;
   failedAt: string;
+  /** Owners of the two accounts, so that consumers (notification) need not look them up. */
+  payerOwnerId: string;
+  payeeOwnerId: string;
 }
 
 function createBasePaymentInitiated(): PaymentInitiated {
-  return { paymentId: "", fromAccount: "", toAccount: "", amount: 0, currency: "", principal: "", initiatedAt: "" };
+  return {
+    paymentId: "",
+    fromAccount: "",
+    toAccount: "",
+    amount: 0,
+    currency: "",
+    principal: "",
+    initiatedAt: "",
+    payerOwnerId: "",
+    payeeOwnerId: "",
+  };
 }
 
 export const PaymentInitiated: MessageFns<PaymentInitiated> = {
@@ -108,6 +136,12 @@ export const PaymentInitiated: MessageFns<PaymentInitiated> = {
     }
     if (message.initiatedAt !== "") {
       writer.uint32(58).string(message.initiatedAt);
+    }
+    if (message.payerOwnerId !== "") {
+      writer.uint32(66).string(message.payerOwnerId);
+    }
+    if (message.payeeOwnerId !== "") {
+      writer.uint32(74).string(message.payeeOwnerId);
     }
     return writer;
   },
@@ -181,6 +215,22 @@ export const PaymentInitiated: MessageFns<PaymentInitiated> = {
             message.initiatedAt = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.payerOwnerId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.payeeOwnerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -218,6 +268,16 @@ export const PaymentInitiated: MessageFns<PaymentInitiated> = {
         : isSet(object.initiated_at)
         ? globalThis.String(object.initiated_at)
         : "",
+      payerOwnerId: isSet(object.payerOwnerId)
+        ? globalThis.String(object.payerOwnerId)
+        : isSet(object.payer_owner_id)
+        ? globalThis.String(object.payer_owner_id)
+        : "",
+      payeeOwnerId: isSet(object.payeeOwnerId)
+        ? globalThis.String(object.payeeOwnerId)
+        : isSet(object.payee_owner_id)
+        ? globalThis.String(object.payee_owner_id)
+        : "",
     };
   },
 
@@ -244,6 +304,12 @@ export const PaymentInitiated: MessageFns<PaymentInitiated> = {
     if (message.initiatedAt !== "") {
       obj.initiatedAt = message.initiatedAt;
     }
+    if (message.payerOwnerId !== "") {
+      obj.payerOwnerId = message.payerOwnerId;
+    }
+    if (message.payeeOwnerId !== "") {
+      obj.payeeOwnerId = message.payeeOwnerId;
+    }
     return obj;
   },
 
@@ -259,12 +325,23 @@ export const PaymentInitiated: MessageFns<PaymentInitiated> = {
     message.currency = object.currency ?? "";
     message.principal = object.principal ?? "";
     message.initiatedAt = object.initiatedAt ?? "";
+    message.payerOwnerId = object.payerOwnerId ?? "";
+    message.payeeOwnerId = object.payeeOwnerId ?? "";
     return message;
   },
 };
 
 function createBasePaymentCompleted(): PaymentCompleted {
-  return { paymentId: "", fromAccount: "", toAccount: "", amount: 0, currency: "", completedAt: "" };
+  return {
+    paymentId: "",
+    fromAccount: "",
+    toAccount: "",
+    amount: 0,
+    currency: "",
+    completedAt: "",
+    payerOwnerId: "",
+    payeeOwnerId: "",
+  };
 }
 
 export const PaymentCompleted: MessageFns<PaymentCompleted> = {
@@ -286,6 +363,12 @@ export const PaymentCompleted: MessageFns<PaymentCompleted> = {
     }
     if (message.completedAt !== "") {
       writer.uint32(50).string(message.completedAt);
+    }
+    if (message.payerOwnerId !== "") {
+      writer.uint32(58).string(message.payerOwnerId);
+    }
+    if (message.payeeOwnerId !== "") {
+      writer.uint32(66).string(message.payeeOwnerId);
     }
     return writer;
   },
@@ -351,6 +434,22 @@ export const PaymentCompleted: MessageFns<PaymentCompleted> = {
             message.completedAt = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.payerOwnerId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.payeeOwnerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -387,6 +486,16 @@ export const PaymentCompleted: MessageFns<PaymentCompleted> = {
         : isSet(object.completed_at)
         ? globalThis.String(object.completed_at)
         : "",
+      payerOwnerId: isSet(object.payerOwnerId)
+        ? globalThis.String(object.payerOwnerId)
+        : isSet(object.payer_owner_id)
+        ? globalThis.String(object.payer_owner_id)
+        : "",
+      payeeOwnerId: isSet(object.payeeOwnerId)
+        ? globalThis.String(object.payeeOwnerId)
+        : isSet(object.payee_owner_id)
+        ? globalThis.String(object.payee_owner_id)
+        : "",
     };
   },
 
@@ -410,6 +519,12 @@ export const PaymentCompleted: MessageFns<PaymentCompleted> = {
     if (message.completedAt !== "") {
       obj.completedAt = message.completedAt;
     }
+    if (message.payerOwnerId !== "") {
+      obj.payerOwnerId = message.payerOwnerId;
+    }
+    if (message.payeeOwnerId !== "") {
+      obj.payeeOwnerId = message.payeeOwnerId;
+    }
     return obj;
   },
 
@@ -424,12 +539,24 @@ export const PaymentCompleted: MessageFns<PaymentCompleted> = {
     message.amount = object.amount ?? 0;
     message.currency = object.currency ?? "";
     message.completedAt = object.completedAt ?? "";
+    message.payerOwnerId = object.payerOwnerId ?? "";
+    message.payeeOwnerId = object.payeeOwnerId ?? "";
     return message;
   },
 };
 
 function createBasePaymentFailed(): PaymentFailed {
-  return { paymentId: "", fromAccount: "", toAccount: "", amount: 0, currency: "", reason: "", failedAt: "" };
+  return {
+    paymentId: "",
+    fromAccount: "",
+    toAccount: "",
+    amount: 0,
+    currency: "",
+    reason: "",
+    failedAt: "",
+    payerOwnerId: "",
+    payeeOwnerId: "",
+  };
 }
 
 export const PaymentFailed: MessageFns<PaymentFailed> = {
@@ -454,6 +581,12 @@ export const PaymentFailed: MessageFns<PaymentFailed> = {
     }
     if (message.failedAt !== "") {
       writer.uint32(58).string(message.failedAt);
+    }
+    if (message.payerOwnerId !== "") {
+      writer.uint32(66).string(message.payerOwnerId);
+    }
+    if (message.payeeOwnerId !== "") {
+      writer.uint32(74).string(message.payeeOwnerId);
     }
     return writer;
   },
@@ -527,6 +660,22 @@ export const PaymentFailed: MessageFns<PaymentFailed> = {
             message.failedAt = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.payerOwnerId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.payeeOwnerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -564,6 +713,16 @@ export const PaymentFailed: MessageFns<PaymentFailed> = {
         : isSet(object.failed_at)
         ? globalThis.String(object.failed_at)
         : "",
+      payerOwnerId: isSet(object.payerOwnerId)
+        ? globalThis.String(object.payerOwnerId)
+        : isSet(object.payer_owner_id)
+        ? globalThis.String(object.payer_owner_id)
+        : "",
+      payeeOwnerId: isSet(object.payeeOwnerId)
+        ? globalThis.String(object.payeeOwnerId)
+        : isSet(object.payee_owner_id)
+        ? globalThis.String(object.payee_owner_id)
+        : "",
     };
   },
 
@@ -590,6 +749,12 @@ export const PaymentFailed: MessageFns<PaymentFailed> = {
     if (message.failedAt !== "") {
       obj.failedAt = message.failedAt;
     }
+    if (message.payerOwnerId !== "") {
+      obj.payerOwnerId = message.payerOwnerId;
+    }
+    if (message.payeeOwnerId !== "") {
+      obj.payeeOwnerId = message.payeeOwnerId;
+    }
     return obj;
   },
 
@@ -605,12 +770,24 @@ export const PaymentFailed: MessageFns<PaymentFailed> = {
     message.currency = object.currency ?? "";
     message.reason = object.reason ?? "";
     message.failedAt = object.failedAt ?? "";
+    message.payerOwnerId = object.payerOwnerId ?? "";
+    message.payeeOwnerId = object.payeeOwnerId ?? "";
     return message;
   },
 };
 
 function createBasePaymentRefundInitiated(): PaymentRefundInitiated {
-  return { paymentId: "", fromAccount: "", toAccount: "", amount: 0, currency: "", principal: "", initiatedAt: "" };
+  return {
+    paymentId: "",
+    fromAccount: "",
+    toAccount: "",
+    amount: 0,
+    currency: "",
+    principal: "",
+    initiatedAt: "",
+    payerOwnerId: "",
+    payeeOwnerId: "",
+  };
 }
 
 export const PaymentRefundInitiated: MessageFns<PaymentRefundInitiated> = {
@@ -635,6 +812,12 @@ export const PaymentRefundInitiated: MessageFns<PaymentRefundInitiated> = {
     }
     if (message.initiatedAt !== "") {
       writer.uint32(58).string(message.initiatedAt);
+    }
+    if (message.payerOwnerId !== "") {
+      writer.uint32(66).string(message.payerOwnerId);
+    }
+    if (message.payeeOwnerId !== "") {
+      writer.uint32(74).string(message.payeeOwnerId);
     }
     return writer;
   },
@@ -708,6 +891,22 @@ export const PaymentRefundInitiated: MessageFns<PaymentRefundInitiated> = {
             message.initiatedAt = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.payerOwnerId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.payeeOwnerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -745,6 +944,16 @@ export const PaymentRefundInitiated: MessageFns<PaymentRefundInitiated> = {
         : isSet(object.initiated_at)
         ? globalThis.String(object.initiated_at)
         : "",
+      payerOwnerId: isSet(object.payerOwnerId)
+        ? globalThis.String(object.payerOwnerId)
+        : isSet(object.payer_owner_id)
+        ? globalThis.String(object.payer_owner_id)
+        : "",
+      payeeOwnerId: isSet(object.payeeOwnerId)
+        ? globalThis.String(object.payeeOwnerId)
+        : isSet(object.payee_owner_id)
+        ? globalThis.String(object.payee_owner_id)
+        : "",
     };
   },
 
@@ -771,6 +980,12 @@ export const PaymentRefundInitiated: MessageFns<PaymentRefundInitiated> = {
     if (message.initiatedAt !== "") {
       obj.initiatedAt = message.initiatedAt;
     }
+    if (message.payerOwnerId !== "") {
+      obj.payerOwnerId = message.payerOwnerId;
+    }
+    if (message.payeeOwnerId !== "") {
+      obj.payeeOwnerId = message.payeeOwnerId;
+    }
     return obj;
   },
 
@@ -786,12 +1001,23 @@ export const PaymentRefundInitiated: MessageFns<PaymentRefundInitiated> = {
     message.currency = object.currency ?? "";
     message.principal = object.principal ?? "";
     message.initiatedAt = object.initiatedAt ?? "";
+    message.payerOwnerId = object.payerOwnerId ?? "";
+    message.payeeOwnerId = object.payeeOwnerId ?? "";
     return message;
   },
 };
 
 function createBasePaymentRefunded(): PaymentRefunded {
-  return { paymentId: "", fromAccount: "", toAccount: "", amount: 0, currency: "", refundedAt: "" };
+  return {
+    paymentId: "",
+    fromAccount: "",
+    toAccount: "",
+    amount: 0,
+    currency: "",
+    refundedAt: "",
+    payerOwnerId: "",
+    payeeOwnerId: "",
+  };
 }
 
 export const PaymentRefunded: MessageFns<PaymentRefunded> = {
@@ -813,6 +1039,12 @@ export const PaymentRefunded: MessageFns<PaymentRefunded> = {
     }
     if (message.refundedAt !== "") {
       writer.uint32(50).string(message.refundedAt);
+    }
+    if (message.payerOwnerId !== "") {
+      writer.uint32(58).string(message.payerOwnerId);
+    }
+    if (message.payeeOwnerId !== "") {
+      writer.uint32(66).string(message.payeeOwnerId);
     }
     return writer;
   },
@@ -878,6 +1110,22 @@ export const PaymentRefunded: MessageFns<PaymentRefunded> = {
             message.refundedAt = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.payerOwnerId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.payeeOwnerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -914,6 +1162,16 @@ export const PaymentRefunded: MessageFns<PaymentRefunded> = {
         : isSet(object.refunded_at)
         ? globalThis.String(object.refunded_at)
         : "",
+      payerOwnerId: isSet(object.payerOwnerId)
+        ? globalThis.String(object.payerOwnerId)
+        : isSet(object.payer_owner_id)
+        ? globalThis.String(object.payer_owner_id)
+        : "",
+      payeeOwnerId: isSet(object.payeeOwnerId)
+        ? globalThis.String(object.payeeOwnerId)
+        : isSet(object.payee_owner_id)
+        ? globalThis.String(object.payee_owner_id)
+        : "",
     };
   },
 
@@ -937,6 +1195,12 @@ export const PaymentRefunded: MessageFns<PaymentRefunded> = {
     if (message.refundedAt !== "") {
       obj.refundedAt = message.refundedAt;
     }
+    if (message.payerOwnerId !== "") {
+      obj.payerOwnerId = message.payerOwnerId;
+    }
+    if (message.payeeOwnerId !== "") {
+      obj.payeeOwnerId = message.payeeOwnerId;
+    }
     return obj;
   },
 
@@ -951,12 +1215,24 @@ export const PaymentRefunded: MessageFns<PaymentRefunded> = {
     message.amount = object.amount ?? 0;
     message.currency = object.currency ?? "";
     message.refundedAt = object.refundedAt ?? "";
+    message.payerOwnerId = object.payerOwnerId ?? "";
+    message.payeeOwnerId = object.payeeOwnerId ?? "";
     return message;
   },
 };
 
 function createBasePaymentRefundFailed(): PaymentRefundFailed {
-  return { paymentId: "", fromAccount: "", toAccount: "", amount: 0, currency: "", reason: "", failedAt: "" };
+  return {
+    paymentId: "",
+    fromAccount: "",
+    toAccount: "",
+    amount: 0,
+    currency: "",
+    reason: "",
+    failedAt: "",
+    payerOwnerId: "",
+    payeeOwnerId: "",
+  };
 }
 
 export const PaymentRefundFailed: MessageFns<PaymentRefundFailed> = {
@@ -981,6 +1257,12 @@ export const PaymentRefundFailed: MessageFns<PaymentRefundFailed> = {
     }
     if (message.failedAt !== "") {
       writer.uint32(58).string(message.failedAt);
+    }
+    if (message.payerOwnerId !== "") {
+      writer.uint32(66).string(message.payerOwnerId);
+    }
+    if (message.payeeOwnerId !== "") {
+      writer.uint32(74).string(message.payeeOwnerId);
     }
     return writer;
   },
@@ -1054,6 +1336,22 @@ export const PaymentRefundFailed: MessageFns<PaymentRefundFailed> = {
             message.failedAt = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.payerOwnerId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.payeeOwnerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1091,6 +1389,16 @@ export const PaymentRefundFailed: MessageFns<PaymentRefundFailed> = {
         : isSet(object.failed_at)
         ? globalThis.String(object.failed_at)
         : "",
+      payerOwnerId: isSet(object.payerOwnerId)
+        ? globalThis.String(object.payerOwnerId)
+        : isSet(object.payer_owner_id)
+        ? globalThis.String(object.payer_owner_id)
+        : "",
+      payeeOwnerId: isSet(object.payeeOwnerId)
+        ? globalThis.String(object.payeeOwnerId)
+        : isSet(object.payee_owner_id)
+        ? globalThis.String(object.payee_owner_id)
+        : "",
     };
   },
 
@@ -1117,6 +1425,12 @@ export const PaymentRefundFailed: MessageFns<PaymentRefundFailed> = {
     if (message.failedAt !== "") {
       obj.failedAt = message.failedAt;
     }
+    if (message.payerOwnerId !== "") {
+      obj.payerOwnerId = message.payerOwnerId;
+    }
+    if (message.payeeOwnerId !== "") {
+      obj.payeeOwnerId = message.payeeOwnerId;
+    }
     return obj;
   },
 
@@ -1132,6 +1446,8 @@ export const PaymentRefundFailed: MessageFns<PaymentRefundFailed> = {
     message.currency = object.currency ?? "";
     message.reason = object.reason ?? "";
     message.failedAt = object.failedAt ?? "";
+    message.payerOwnerId = object.payerOwnerId ?? "";
+    message.payeeOwnerId = object.payeeOwnerId ?? "";
     return message;
   },
 };
