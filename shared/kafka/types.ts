@@ -52,6 +52,16 @@ export interface ConsumerOptions {
   readonly fromBeginning?: boolean;
   /** Attempts of a failing batch before records go one by one to the DLQ. */
   readonly retriesMax?: number;
+  /** Most records handed to one handler call; a larger fetched batch is split. Default 500. */
+  readonly batchRecordsMax?: number;
+  /** Partitions handled at the same time (each one still in order). Default 1. */
+  readonly partitionsConcurrently?: number;
+  /**
+   * Called once when the consumer stops for good: a record could neither be
+   * handled nor dead-lettered, so nothing past it was committed. The program
+   * should report it and exit (its replacement resumes from the last commit).
+   */
+  readonly onFatal?: (error: Error) => void;
 }
 
 export interface EventConsumer extends AsyncDisposable {
@@ -64,4 +74,14 @@ export interface KafkaAdmin extends AsyncDisposable {
   /** Creates the topics that do not exist yet; existing ones are left as they are. */
   ensureTopics(topics: readonly { topic: string; partitions: number }[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Opens producers, consumers and admins on one cluster. */
+export interface KafkaClient {
+  /** A connected producer. */
+  producer(): Promise<EventProducer>;
+  /** Starts a consumer; await its `ready` to know it joined the group. */
+  consumer(options: ConsumerOptions): EventConsumer;
+  /** A connected admin. */
+  admin(): Promise<KafkaAdmin>;
 }

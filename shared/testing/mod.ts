@@ -1,3 +1,4 @@
 /** @module Test helpers shared by every service's tests. */
 export * from "./postgres.ts";
 export * from "./process.ts";
+export * from "./kafka.ts";
