@@ -52,6 +52,8 @@ export interface OutboxRelay extends AsyncDisposable {
 const SCHEMA = /^[a-z_][a-z0-9_]{0,50}$/;
 const LISTEN_TIMEOUT_MS = 3000;
 const GAUGE_INTERVAL_MS = 1000;
+/** How long the relay waits for a pool connection before it retries. */
+const RESERVE_TIMEOUT_MS = 10_000;
 
 /** The NOTIFY channel of a schema's outbox. */
 export function outboxChannel(schema: string): string {
@@ -229,7 +231,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       let conn: Reserved | undefined;
       let locked = false;
       try {
-        conn = await sql.reserve();
+        conn = await reserveWithin(sql, RESERVE_TIMEOUT_MS);
         const [lock] = await conn<{ locked: boolean; pid: number }[]>`
           select pg_try_advisory_lock(hashtextextended(${lockKey}, 0)) as locked, pg_backend_pid() as pid`;
         locked = lock!.locked;
@@ -284,6 +286,16 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+async function reserveWithin(sql: Sql, ms: number): Promise<Reserved> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ms);
+  try {
+    return await sql.reserve().signal(abort.signal);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function bounded(name: string, value: number, min: number, max: number): number {

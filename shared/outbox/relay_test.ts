@@ -259,3 +259,21 @@ Deno.test("a restarted relay publishes what was inserted while none ran, and not
   assert.equal(f.received.length, 20);
   for (const seqs of sequences(f.received).values()) assert.deepEqual(seqs, range(0, 10));
 });
+
+Deno.test("when the active relay's database session dies, a relay takes the lock again and publishing goes on", async () => {
+  await using f = await fixture();
+  await using secondPool = connectPostgres(f.url, { maxConnections: 4 });
+  await using a = await startOutboxRelay(f.relayOptions());
+  await using b = await startOutboxRelay(f.relayOptions({ sql: secondPool.sql }));
+  await f.insert(rows(2, 5));
+  await waitFor("10 records received", () => f.received.length >= 10);
+  await waitFor("all rows marked sent", async () => await unsentCount(f) === 0);
+  const killed = await f.sql<{ pid: number }[]>`
+    select pg_terminate_backend(pid), pid from pg_locks where locktype = 'advisory' and database = (
+      select oid from pg_database where datname = current_database())`;
+  assert.equal(killed.length, 1, "one session holds the relay lock");
+  await f.insert(rows(2, 5, 5));
+  await waitFor("20 records received", () => f.received.length >= 20, { timeoutMs: 15_000 });
+  assert.ok(a.active || b.active);
+  for (const seqs of sequences(f.received).values()) assert.deepEqual(seqs, range(0, 10));
+});
