@@ -103,7 +103,6 @@ export function renderMessage(notice: Notification, envelope: { from: string; to
 
 /** ASCII text as is; anything else as RFC 2047 UTF-8 encoded words of at most 75 characters each. */
 export function encodeHeaderText(text: string): string {
-  // deno-lint-ignore no-control-regex
   if (/^[\x20-\x7e]*$/.test(text)) return text;
   const encoder = new TextEncoder();
   const words: string[] = [];
