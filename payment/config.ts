@@ -19,7 +19,27 @@ export interface PaymentConfig {
   readonly grpcDeadlineMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** Idempotency keys live here when set; otherwise in this process (dev only). */
+  readonly redisUrl: string | undefined;
+  readonly idempotency: {
+    /** How long a response is kept under its key: at least 24 h (DESIGN.md §7). */
+    readonly ttlMs: number;
+    /** How long a running request holds its key; a crashed one frees it after this. */
+    readonly lockTtlMs: number;
+    /** Longest wait for one Redis command. */
+    readonly redisTimeoutMs: number;
+  };
+  /** Kafka seeds; unset runs without the outbox relay and the outcome consumer. */
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    /** Outbox rows published per batch at most. */
+    readonly relayBatchMax: number;
+    /** Outbox polling interval when no NOTIFY arrives. */
+    readonly relayPollMs: number;
+  } | undefined;
 }
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const PAYMENT_DEFAULTS = {
   grpcPort: 8081,
@@ -42,7 +62,18 @@ export function parsePaymentConfig(env: Record<string, string | undefined>): Pay
     grpcDeadlineMs: read.int("GRPC_DEADLINE_MS", 5_000, { min: 100, max: 60_000 }),
     shutdownTimeoutMs: read.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 100, max: 120_000 }),
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    redisUrl: read.optionalUrl("REDIS_URL", { protocols: ["redis", "rediss"] }),
+    idempotency: {
+      ttlMs: read.int("IDEMPOTENCY_TTL_MS", DAY_MS, { min: DAY_MS, max: 30 * DAY_MS }),
+      lockTtlMs: read.int("IDEMPOTENCY_LOCK_TTL_MS", 30_000, { min: 1_000, max: 600_000 }),
+      redisTimeoutMs: read.int("REDIS_TIMEOUT_MS", 1_000, { min: 50, max: 30_000 }),
+    },
+    kafka: undefined,
   };
+  const brokers = read.list("KAFKA_BROKERS", []);
+  const relayBatchMax = read.int("OUTBOX_BATCH_MAX", 500, { min: 1, max: 10_000 });
+  const relayPollMs = read.int("OUTBOX_POLL_MS", 250, { min: 10, max: 60_000 });
   read.done();
+  if (brokers.length > 0) return { ...config, kafka: { brokers, relayBatchMax, relayPollMs } };
   return config;
 }

@@ -33,3 +33,23 @@ Deno.test("parsePaymentConfig() reports every bad variable at once", () => {
   for (const name of named) assert.ok(error.problems.some((p) => p.startsWith(name)), name);
   assert.equal(error.problems.length, named.length);
 });
+
+Deno.test("parsePaymentConfig() reads Redis, idempotency TTLs and Kafka, refusing a TTL under 24 h", () => {
+  const base = { DATABASE_URL: "postgres://u@localhost:5432/db" };
+  const dev = parsePaymentConfig(base);
+  assert.equal(dev.redisUrl, undefined);
+  assert.equal(dev.kafka, undefined);
+  assert.deepEqual(dev.idempotency, { ttlMs: 86_400_000, lockTtlMs: 30_000, redisTimeoutMs: 1_000 });
+  const real = parsePaymentConfig({
+    ...base,
+    REDIS_URL: "redis://127.0.0.1:6379",
+    KAFKA_BROKERS: "k1:9092, k2:9092",
+    OUTBOX_POLL_MS: "100",
+  });
+  assert.equal(real.redisUrl, "redis://127.0.0.1:6379");
+  assert.deepEqual(real.kafka, { brokers: ["k1:9092", "k2:9092"], relayBatchMax: 500, relayPollMs: 100 });
+  assert.throws(
+    () => parsePaymentConfig({ ...base, IDEMPOTENCY_TTL_MS: "3600000", REDIS_URL: "http://x" }),
+    (e) => e instanceof ConfigError && e.problems.length === 2,
+  );
+});

@@ -22,8 +22,9 @@ export async function main(env: Record<string, string | undefined>): Promise<num
   try {
     await using service = await startPaymentService(config, { logger });
     logger.info("payment ready", { grpc_port: service.grpcPort, admin_port: service.adminPort });
-    const signal = await shutdownSignal();
-    logger.info("signal received", { signal });
+    const stop = await Promise.race([shutdownSignal(), service.fatal]);
+    if (stop instanceof Error) return 1;
+    logger.info("signal received", { signal: stop });
   } catch (error) {
     logger.error("payment service failed", { error });
     return 1;

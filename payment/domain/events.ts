@@ -3,6 +3,7 @@
  * payload from securepay.events.v1 with CloudEvents binary-mode headers.
  */
 
+import { encodeEvent, eventHeaders, TOPICS } from "@securepay/shared";
 import { PaymentInitiated } from "@securepay/shared/gen/events";
 import type { Payment } from "./payment.ts";
 import type { OutboxMessage } from "./ports.ts";
@@ -44,5 +45,45 @@ export function paymentInitiatedMessage(
     eventType: PAYMENT_INITIATED,
     payload,
     headers,
+  };
+}
+
+export const PAYMENT_REFUND_INITIATED = TOPICS.refundInitiated;
+
+/**
+ * The payment.refund.initiated message of a refund just requested, keyed by
+ * the payer account like the payment itself, so that account sees the
+ * payment before its refund.
+ */
+export function refundInitiatedMessage(
+  payment: Payment,
+  options: { principal: string; eventId: string; initiatedAt: string; traceparent?: string },
+): OutboxMessage {
+  const payload = encodeEvent(TOPICS.refundInitiated, {
+    paymentId: payment.id,
+    fromAccount: payment.fromAccount,
+    toAccount: payment.toAccount,
+    amount: payment.amountMinor,
+    currency: payment.currency,
+    principal: options.principal,
+    initiatedAt: options.initiatedAt,
+    payerOwnerId: payment.payerOwnerId,
+    payeeOwnerId: payment.payeeOwnerId,
+  });
+  return {
+    topic: TOPICS.refundInitiated,
+    key: payment.fromAccount,
+    eventId: options.eventId,
+    eventType: TOPICS.refundInitiated,
+    payload,
+    headers: {
+      ...eventHeaders({
+        id: options.eventId,
+        type: TOPICS.refundInitiated,
+        source: EVENT_SOURCE,
+        time: options.initiatedAt,
+        traceparent: options.traceparent,
+      }),
+    },
   };
 }

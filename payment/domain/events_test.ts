@@ -12,6 +12,7 @@ const payment: Payment = {
   description: null,
   status: "PENDING",
   failureReason: null,
+  refundStatus: null,
   payerOwnerId: "alice",
   payeeOwnerId: "bob",
   createdAt: "2025-01-02T03:04:05.678Z",

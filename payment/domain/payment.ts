@@ -3,10 +3,14 @@
  * stored, and the order in which a payment's status may change.
  */
 
-import { amountProblem, type FieldIssue, isCurrency, isUuid, validationError } from "@securepay/shared";
+import { amountProblem, AppError, type FieldIssue, isCurrency, isUuid, validationError } from "@securepay/shared";
 
 export const PAYMENT_STATUSES = ["PENDING", "COMPLETED", "FAILED", "REFUNDED"] as const;
 export type PaymentStatus = typeof PAYMENT_STATUSES[number];
+
+/** Where the one refund a payment may have stands; a failed refund is final too. */
+export const REFUND_STATUSES = ["PENDING", "COMPLETED", "FAILED"] as const;
+export type RefundStatus = typeof REFUND_STATUSES[number];
 
 export interface Payment {
   readonly id: string;
@@ -17,6 +21,8 @@ export interface Payment {
   readonly description: string | null;
   readonly status: PaymentStatus;
   readonly failureReason: string | null;
+  /** Null until a refund is requested. */
+  readonly refundStatus: RefundStatus | null;
   readonly payerOwnerId: string;
   readonly payeeOwnerId: string;
   /** RFC 3339. */
@@ -50,15 +56,14 @@ export const DESCRIPTION_MAX_CHARS = 500;
 export const PRINCIPAL_MAX_CHARS = 255;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
-/** The field problems of an InitiatePayment request; empty when it is valid. */
-export function initiatePaymentIssues(input: InitiatePaymentInput): FieldIssue[] {
+/** The problems of the principal and Idempotency-Key every write carries. */
+function callerIssues(principal: string, key: string): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  if (typeof input.principal !== "string" || input.principal.length === 0) {
+  if (typeof principal !== "string" || principal.length === 0) {
     issues.push({ field: "principal.subject", message: "is required" });
-  } else if (input.principal.length > PRINCIPAL_MAX_CHARS) {
+  } else if (principal.length > PRINCIPAL_MAX_CHARS) {
     issues.push({ field: "principal.subject", message: `must be at most ${PRINCIPAL_MAX_CHARS} characters` });
   }
-  const key = input.idempotencyKey;
   if (typeof key !== "string" || key.length === 0) {
     issues.push({ field: "idempotency_key", message: "is required" });
   } else if (key.length > IDEMPOTENCY_KEY_MAX_CHARS) {
@@ -66,6 +71,12 @@ export function initiatePaymentIssues(input: InitiatePaymentInput): FieldIssue[]
   } else if (!PRINTABLE_ASCII.test(key)) {
     issues.push({ field: "idempotency_key", message: "must be printable ASCII" });
   }
+  return issues;
+}
+
+/** The field problems of an InitiatePayment request; empty when it is valid. */
+export function initiatePaymentIssues(input: InitiatePaymentInput): FieldIssue[] {
+  const issues = callerIssues(input.principal, input.idempotencyKey);
   if (!isUuid(input.fromAccount)) issues.push({ field: "from_account", message: "must be a UUID" });
   if (!isUuid(input.toAccount)) issues.push({ field: "to_account", message: "must be a UUID" });
   if (isUuid(input.fromAccount) && isUuid(input.toAccount) && sameUuid(input.fromAccount, input.toAccount)) {
@@ -111,7 +122,38 @@ export async function requestFingerprint(input: InitiatePaymentInput): Promise<s
   const n = normalizeInitiatePayment(input);
   // An array keeps the field order fixed, so the digest never depends on key order.
   const canonical = JSON.stringify([n.fromAccount, n.toAccount, n.amountMinor, n.currency, n.description]);
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical));
+  return await sha256Hex(canonical);
+}
+
+export interface RefundPaymentInput {
+  /** The caller's JWT `sub`; idempotency keys are scoped to it. */
+  readonly principal: string;
+  /** The caller's roles: only ADMIN and SUPPORT may refund. */
+  readonly roles: readonly string[];
+  readonly idempotencyKey: string;
+  readonly paymentId: string;
+}
+
+export const REFUND_ROLES = ["ADMIN", "SUPPORT"] as const;
+
+/** Throws validation_error for a malformed request, forbidden for a caller who may not refund. */
+export function assertValidRefundPayment(input: RefundPaymentInput): void {
+  const issues = callerIssues(input.principal, input.idempotencyKey);
+  if (!isUuid(input.paymentId)) issues.push({ field: "payment_id", message: "must be a UUID" });
+  if (issues.length > 0) throw validationError(issues);
+  // The gateway checks this too; no service trusts the network alone.
+  if (!input.roles.some((role) => (REFUND_ROLES as readonly string[]).includes(role))) {
+    throw new AppError("forbidden", "only ADMIN and SUPPORT may refund payments");
+  }
+}
+
+/** SHA-256 (hex) of what a refund request asks: which payment. */
+export async function refundFingerprint(input: RefundPaymentInput): Promise<string> {
+  return await sha256Hex(JSON.stringify(["refund", input.paymentId.toLowerCase()]));
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 

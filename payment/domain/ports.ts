@@ -4,6 +4,7 @@
  */
 
 import type { Cursor } from "@securepay/shared";
+import type { Outcome, OutcomeEffect } from "./outcomes.ts";
 import type { Payment, PaymentStatus, StoredPayment } from "./payment.ts";
 
 /** Who is asking and how to reach back to them, carried to downstream calls. */
@@ -72,4 +73,39 @@ export interface PaymentStore {
   insertWithOutbox(row: StoredPayment, message: OutboxMessage): Promise<boolean>;
   findById(id: string): Promise<Payment | undefined>;
   list(query: ListPaymentsQuery): Promise<PaymentPage>;
+  /**
+   * In one transaction, with the payment locked: records the refund request
+   * and the outbox message `messageOf(payment)` when the payment may be
+   * refunded, or says why not. Refunds of one payment are serialised by the
+   * lock; the unique (payment_id) and (principal, idempotency_key) settle
+   * every race.
+   */
+  requestRefund(request: RefundRequest, messageOf: (payment: Payment) => OutboxMessage): Promise<RefundOutcome>;
+  /**
+   * Applies outcome events in order, in one transaction: each event id once,
+   * each payment only forward. Throws (applying nothing) when an event names
+   * a payment that does not exist.
+   */
+  applyOutcomes(outcomes: readonly Outcome[]): Promise<OutcomeEffect[]>;
 }
+
+export interface RefundRequest {
+  readonly refundId: string;
+  readonly paymentId: string;
+  readonly principal: string;
+  readonly idempotencyKey: string;
+  readonly fingerprint: string;
+  /** RFC 3339. */
+  readonly requestedAt: string;
+}
+
+export type RefundOutcome =
+  /** The refund was recorded; `payment` shows it PENDING. */
+  | { readonly kind: "requested"; readonly payment: Payment }
+  /** This (principal, key) already asked for this payment's refund. */
+  | { readonly kind: "replayed"; readonly payment: Payment }
+  /** This (principal, key) was used for something else. */
+  | { readonly kind: "key_reused" }
+  | { readonly kind: "not_found" }
+  /** The payment is not COMPLETED, or already has a refund. */
+  | { readonly kind: "not_refundable"; readonly payment: Payment };

@@ -13,13 +13,17 @@ import {
   pageLimit,
   validationError,
 } from "@securepay/shared";
-import { paymentInitiatedMessage } from "./events.ts";
+import { paymentInitiatedMessage, refundInitiatedMessage } from "./events.ts";
+import type { IdempotentClaim } from "./idempotent.ts";
 import {
   assertValidInitiatePayment,
+  assertValidRefundPayment,
   type InitiatePaymentInput,
   normalizeInitiatePayment,
   type Payment,
   type PaymentStatus,
+  refundFingerprint,
+  type RefundPaymentInput,
   requestFingerprint,
   type StoredPayment,
 } from "./payment.ts";
@@ -53,7 +57,17 @@ export interface PaymentListing {
 }
 
 export interface PaymentService {
+  /** Validates an InitiatePayment request and names its Idempotency-Key claim; throws validation_error. */
+  initiatePaymentClaim(input: InitiatePaymentInput): Promise<IdempotentClaim>;
   initiatePayment(input: InitiatePaymentInput, context: RequestContext): Promise<InitiatePaymentResult>;
+  /** Validates a RefundPayment request and names its claim; throws validation_error or forbidden. */
+  refundPaymentClaim(input: RefundPaymentInput): Promise<IdempotentClaim>;
+  /**
+   * Requests the one refund a COMPLETED payment may have: records it and its
+   * payment.refund.initiated event together, and answers the payment (still
+   * COMPLETED, refund PENDING). Throws payment_not_refundable otherwise.
+   */
+  refundPayment(input: RefundPaymentInput, context: RequestContext): Promise<InitiatePaymentResult>;
   getPayment(id: string): Promise<Payment>;
   listPayments(input: ListPaymentsInput): Promise<PaymentListing>;
 }
@@ -76,6 +90,59 @@ export function createPaymentService(deps: PaymentServiceDeps): PaymentService {
   };
 
   return {
+    async initiatePaymentClaim(raw) {
+      assertValidInitiatePayment(raw);
+      const input = normalizeInitiatePayment(raw);
+      // The operation is part of the fingerprint: one key cannot serve a payment and a refund.
+      return {
+        scope: input.principal,
+        key: input.idempotencyKey,
+        fingerprint: `payment:${await requestFingerprint(input)}`,
+      };
+    },
+
+    async refundPaymentClaim(raw) {
+      assertValidRefundPayment(raw);
+      return { scope: raw.principal, key: raw.idempotencyKey, fingerprint: `refund:${await refundFingerprint(raw)}` };
+    },
+
+    async refundPayment(raw, context) {
+      assertValidRefundPayment(raw);
+      const paymentId = raw.paymentId.toLowerCase();
+      const requestedAt = clock().toISOString();
+      const result = await deps.store.requestRefund({
+        refundId: newId(),
+        paymentId,
+        principal: raw.principal,
+        idempotencyKey: raw.idempotencyKey,
+        fingerprint: await refundFingerprint(raw),
+        requestedAt,
+      }, (payment) =>
+        refundInitiatedMessage(payment, {
+          principal: raw.principal,
+          eventId: newId(),
+          initiatedAt: requestedAt,
+          traceparent: context.traceparent,
+        }));
+      switch (result.kind) {
+        case "requested":
+          return { payment: result.payment, replayed: false };
+        case "replayed":
+          return { payment: result.payment, replayed: true };
+        case "key_reused":
+          throw new AppError("idempotency_key_reused", "Idempotency-Key was already used with a different request");
+        case "not_found":
+          throw new AppError("not_found", "payment not found");
+        case "not_refundable":
+          throw new AppError(
+            "payment_not_refundable",
+            result.payment.refundStatus !== null
+              ? "a refund of this payment was already requested"
+              : `only a COMPLETED payment can be refunded, this one is ${result.payment.status}`,
+          );
+      }
+    },
+
     async initiatePayment(raw, context) {
       assertValidInitiatePayment(raw);
       const input = normalizeInitiatePayment(raw);
@@ -96,6 +163,7 @@ export function createPaymentService(deps: PaymentServiceDeps): PaymentService {
         description: input.description ?? null,
         status: "PENDING",
         failureReason: null,
+        refundStatus: null,
         payerOwnerId: payer.ownerId,
         payeeOwnerId: payee.ownerId,
         createdAt: now,

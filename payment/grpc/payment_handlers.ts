@@ -4,7 +4,7 @@
  * one error table in shared/ through `unary()`.
  */
 
-import { type Metadata, type ServerUnaryCall, type ServiceError, status as GrpcStatus } from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
 import {
   AppError,
   type GrpcServiceBinding,
@@ -18,13 +18,16 @@ import {
   type GetPaymentRequest,
   type GetPaymentResponse,
   type InitiatePaymentRequest,
-  type InitiatePaymentResponse,
+  InitiatePaymentResponse,
   type ListPaymentsRequest,
   type ListPaymentsResponse,
   type Payment as PaymentMessage,
   PaymentServiceService,
   PaymentStatus as PaymentStatusMessage,
+  type RefundPaymentRequest,
+  RefundPaymentResponse,
 } from "@securepay/shared/gen/payment";
+import type { IdempotentRunner } from "../domain/idempotent.ts";
 import type { Payment, PaymentStatus } from "../domain/payment.ts";
 import type { RequestContext } from "../domain/ports.ts";
 import type { PaymentService } from "../domain/service.ts";
@@ -50,7 +53,7 @@ export function toPaymentMessage(payment: Payment): PaymentMessage {
     payeeOwnerId: payment.payeeOwnerId,
     createdAt: payment.createdAt,
     updatedAt: payment.updatedAt,
-    refundStatus: "",
+    refundStatus: payment.refundStatus ?? "",
   };
 }
 
@@ -64,12 +67,14 @@ export function statusFilter(value: PaymentStatusMessage): PaymentStatus | undef
 }
 
 export interface PaymentHandlerOptions {
+  /** Keeps each write's encoded response under its Idempotency-Key. */
+  readonly idempotency: IdempotentRunner;
   readonly logger: Logger;
   readonly metrics: MetricsRegistry;
 }
 
 export function paymentServiceBinding(payments: PaymentService, options: PaymentHandlerOptions): GrpcServiceBinding {
-  const { logger, metrics } = options;
+  const { idempotency, logger, metrics } = options;
   const requests = metrics.counter("payment_rpc_requests_total", "PaymentService calls by method and result code.");
   const durations = metrics.histogram("payment_rpc_duration_seconds", "PaymentService call duration by method.");
   const initiated = metrics.counter("payments_initiated_total", "Payments accepted (not replays), by currency.");
@@ -96,7 +101,7 @@ export function paymentServiceBinding(payments: PaymentService, options: Payment
       initiatePayment: measured<InitiatePaymentRequest, InitiatePaymentResponse>(
         "InitiatePayment",
         async (request, context) => {
-          const result = await payments.initiatePayment({
+          const input = {
             principal: request.principal?.subject ?? "",
             idempotencyKey: request.idempotencyKey,
             fromAccount: request.fromAccount,
@@ -104,12 +109,19 @@ export function paymentServiceBinding(payments: PaymentService, options: Payment
             amountMinor: request.amount,
             currency: request.currency,
             description: request.description,
-          }, requestContext(context));
-          if (!result.replayed) initiated.inc({ currency: result.payment.currency });
-          context.logger.info(result.replayed ? "payment replayed" : "payment initiated", {
-            payment_id: result.payment.id,
+          };
+          // Validation comes first: a request it rejects never touches the key.
+          const claim = await payments.initiatePaymentClaim(input);
+          const { response, replayed } = await idempotency.run(claim, InitiatePaymentResponse, async () => {
+            const result = await payments.initiatePayment(input, requestContext(context));
+            if (!result.replayed) initiated.inc({ currency: result.payment.currency });
+            return { payment: toPaymentMessage(result.payment), replayed: result.replayed };
           });
-          return { payment: toPaymentMessage(result.payment), replayed: result.replayed };
+          const answer = replayed ? { ...response, replayed: true } : response;
+          context.logger.info(answer.replayed ? "payment replayed" : "payment initiated", {
+            payment_id: answer.payment?.id,
+          });
+          return answer;
         },
       ),
       getPayment: measured<GetPaymentRequest, GetPaymentResponse>("GetPayment", async (request) => {
@@ -125,11 +137,27 @@ export function paymentServiceBinding(payments: PaymentService, options: Payment
         });
         return { payments: listing.payments.map(toPaymentMessage), nextCursor: listing.nextCursor ?? "" };
       }),
-      // Refunds arrive with the payment-lifecycle issue; until then the method is honestly unimplemented.
-      refundPayment: (_call: ServerUnaryCall<unknown, unknown>, callback: (e: Partial<ServiceError>) => void) => {
-        requests.inc({ method: "RefundPayment", code: "unimplemented" });
-        callback({ code: GrpcStatus.UNIMPLEMENTED, details: "refunds are not available yet" });
-      },
+      refundPayment: measured<RefundPaymentRequest, RefundPaymentResponse>(
+        "RefundPayment",
+        async (request, context) => {
+          const input = {
+            principal: request.principal?.subject ?? "",
+            roles: request.principal?.roles ?? [],
+            idempotencyKey: request.idempotencyKey,
+            paymentId: request.paymentId,
+          };
+          const claim = await payments.refundPaymentClaim(input);
+          const { response, replayed } = await idempotency.run(claim, RefundPaymentResponse, async () => {
+            const result = await payments.refundPayment(input, requestContext(context));
+            return { payment: toPaymentMessage(result.payment), replayed: result.replayed };
+          });
+          const answer = replayed ? { ...response, replayed: true } : response;
+          context.logger.info(answer.replayed ? "refund replayed" : "refund requested", {
+            payment_id: answer.payment?.id,
+          });
+          return answer;
+        },
+      ),
     },
   };
 }

@@ -4,9 +4,10 @@
  * unique index on (principal, idempotency_key) settles concurrent duplicates.
  */
 
-import type { Sql } from "@securepay/shared";
-import type { Payment, PaymentStatus, StoredPayment } from "../domain/payment.ts";
-import type { ListPaymentsQuery, PaymentPage, PaymentStore } from "../domain/ports.ts";
+import type { Sql, TransactionSql } from "@securepay/shared";
+import type { Outcome, OutcomeEffect } from "../domain/outcomes.ts";
+import type { Payment, PaymentStatus, RefundStatus, StoredPayment } from "../domain/payment.ts";
+import type { ListPaymentsQuery, OutboxMessage, PaymentPage, PaymentStore } from "../domain/ports.ts";
 
 interface TransactionRow {
   id: string;
@@ -20,6 +21,7 @@ interface TransactionRow {
   description: string | null;
   status: PaymentStatus;
   failure_reason: string | null;
+  refund_status: RefundStatus | null;
   payer_owner_id: string;
   payee_owner_id: string;
   created_at: Date;
@@ -32,6 +34,7 @@ export function postgresPaymentStore(sql: Sql): PaymentStore {
   const columns = sql`
     id, principal, idempotency_key, fingerprint, from_account, to_account, amount, currency, description,
     status, failure_reason, payer_owner_id, payee_owner_id, created_at, updated_at,
+    (select r.status from payments.refunds r where r.payment_id = transactions.id) as refund_status,
     to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_key`;
 
   return {
@@ -58,12 +61,56 @@ export function postgresPaymentStore(sql: Sql): PaymentStore {
           on conflict (principal, idempotency_key) do nothing
           returning id`;
         if (inserted.length === 0) return false;
-        await tx`
-          insert into payments.outbox (topic, key, event_id, event_type, payload, headers, created_at)
-          values (
-            ${message.topic}, ${message.key}, ${message.eventId}, ${message.eventType}, ${message.payload},
-            ${tx.json({ ...message.headers })}, ${p.createdAt})`;
+        await insertOutbox(tx, message, p.createdAt);
         return true;
+      });
+    },
+
+    async requestRefund(request, messageOf) {
+      return await sql.begin(async (tx) => {
+        const byKey = async () => {
+          const [row] = await tx<{ payment_id: string }[]>`
+            select payment_id from payments.refunds
+            where principal = ${request.principal} and idempotency_key = ${request.idempotencyKey}`;
+          return row?.payment_id;
+        };
+        const answered = await byKey();
+        if (answered !== undefined && answered !== request.paymentId) return { kind: "key_reused" as const };
+        // The row lock serialises every refund of this payment, so only one can see it refundable.
+        const [locked] = await tx<TransactionRow[]>`
+          select ${columns} from payments.transactions where id = ${request.paymentId} for update`;
+        if (!locked) return { kind: "not_found" as const };
+        const payment = toPayment(locked);
+        if (answered !== undefined) return { kind: "replayed" as const, payment };
+        if (payment.status !== "COMPLETED" || payment.refundStatus !== null) {
+          return { kind: "not_refundable" as const, payment };
+        }
+        // ON CONFLICT waits for a concurrent insert of the same (principal, key) to settle.
+        const inserted = await tx`
+          insert into payments.refunds (
+            id, payment_id, principal, idempotency_key, fingerprint, status, created_at, updated_at)
+          values (
+            ${request.refundId}, ${request.paymentId}, ${request.principal}, ${request.idempotencyKey},
+            ${request.fingerprint}, 'PENDING', ${request.requestedAt}, ${request.requestedAt})
+          on conflict do nothing
+          returning id`;
+        if (inserted.length === 0) {
+          // The payment is locked by us, so the conflict is the key, taken meanwhile for another payment.
+          return (await byKey()) === request.paymentId
+            ? { kind: "replayed" as const, payment }
+            : { kind: "key_reused" as const };
+        }
+        await insertOutbox(tx, messageOf(payment), request.requestedAt);
+        return { kind: "requested" as const, payment: { ...payment, refundStatus: "PENDING" as const } };
+      });
+    },
+
+    async applyOutcomes(outcomes) {
+      if (outcomes.length === 0) return [];
+      return await sql.begin(async (tx) => {
+        const effects: OutcomeEffect[] = [];
+        for (const outcome of outcomes) effects.push(await applyOutcome(tx, outcome));
+        return effects;
       });
     },
 
@@ -101,6 +148,58 @@ export function postgresPaymentStore(sql: Sql): PaymentStore {
   };
 }
 
+async function insertOutbox(tx: TransactionSql, message: OutboxMessage, createdAt: string): Promise<void> {
+  await tx`
+    insert into payments.outbox (topic, key, event_id, event_type, payload, headers, created_at)
+    values (
+      ${message.topic}, ${message.key}, ${message.eventId}, ${message.eventType}, ${message.payload},
+      ${tx.json({ ...message.headers })}, ${createdAt})`;
+}
+
+/**
+ * One outcome inside the batch's transaction. Every update names the state
+ * it moves from, so a late or repeated event matches no row and changes
+ * nothing; the trigger would refuse a backwards move anyway.
+ */
+async function applyOutcome(tx: TransactionSql, outcome: Outcome): Promise<OutcomeEffect> {
+  const fresh = await tx`
+    insert into payments.inbox (event_id, topic) values (${outcome.eventId}, ${outcome.topic})
+    on conflict do nothing
+    returning event_id`;
+  if (fresh.length === 0) return "duplicate";
+  const id = outcome.paymentId;
+  let moved;
+  switch (outcome.topic) {
+    case "payment.completed":
+      moved = await tx`
+        update payments.transactions set status = 'COMPLETED'
+        where id = ${id} and status = 'PENDING' returning id`;
+      break;
+    case "payment.failed":
+      moved = await tx`
+        update payments.transactions set status = 'FAILED', failure_reason = ${outcome.reason}
+        where id = ${id} and status = 'PENDING' returning id`;
+      break;
+    case "payment.refunded":
+      moved = await tx`
+        update payments.transactions set status = 'REFUNDED'
+        where id = ${id} and status = 'COMPLETED' returning id`;
+      await tx`update payments.refunds set status = 'COMPLETED' where payment_id = ${id} and status = 'PENDING'`;
+      break;
+    case "payment.refund.failed":
+      moved = await tx`
+        update payments.refunds set status = 'FAILED', failure_reason = ${outcome.reason}
+        where payment_id = ${id} and status = 'PENDING' returning id`;
+      break;
+  }
+  if (moved.length > 0) return "applied";
+  const [known] = await tx`select 1 from payments.transactions where id = ${id}`;
+  if (!known) {
+    throw new Error(`Cannot apply ${outcome.topic} ${outcome.eventId} as payment ${id} does not exist`);
+  }
+  return "stale";
+}
+
 function toPayment(row: TransactionRow): Payment {
   return {
     id: row.id,
@@ -111,6 +210,7 @@ function toPayment(row: TransactionRow): Payment {
     description: row.description,
     status: row.status,
     failureReason: row.failure_reason,
+    refundStatus: row.refund_status,
     payerOwnerId: row.payer_owner_id,
     payeeOwnerId: row.payee_owner_id,
     createdAt: row.created_at.toISOString(),

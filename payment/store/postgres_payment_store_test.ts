@@ -18,6 +18,7 @@ function row(overrides: Partial<Payment> = {}, key: string = crypto.randomUUID()
       description: null,
       status: "PENDING",
       failureReason: null,
+      refundStatus: null,
       payerOwnerId: "alice",
       payeeOwnerId: "bob",
       createdAt,

@@ -50,7 +50,7 @@ Deno.test("payment/main.ts becomes ready, serves metrics and stops cleanly on SI
     }
     // The schema was migrated by the program itself.
     const [row] = await database.db.sql`select max(version) as version from payments.schema_migrations`;
-    assert.equal(row!.version, 1);
+    assert.equal(row!.version, 2);
   } finally {
     const code = await payment.stop(10_000);
     assert.equal(code, 0, payment.output());

@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { status as GrpcStatus } from "@grpc/grpc-js";
 import { isCheckViolation } from "@securepay/shared";
 import { type Payment, PaymentStatus } from "@securepay/shared/gen/payment";
 import { failsWith, type Stack, startStack } from "./_stack.ts";
@@ -103,16 +102,4 @@ Deno.test("ListPayments answers validation_error for a bad account id, cursor, l
   await failsWith(stack.list({ cursor: "garbage!" }), "validation_error");
   await failsWith(stack.list({ limit: -1 }), "validation_error");
   await failsWith(stack.list({ status: 42 as PaymentStatus }), "validation_error");
-});
-
-Deno.test("RefundPayment is not available yet and says so with UNIMPLEMENTED", async () => {
-  await using stack = await startStack();
-  const client = stack.paymentClient;
-  const code = await new Promise<number | undefined>((resolve) => {
-    client.refundPayment(
-      { principal: { subject: "admin", roles: ["ADMIN"] }, idempotencyKey: "r", paymentId: crypto.randomUUID() },
-      (error) => resolve(error?.code),
-    );
-  });
-  assert.equal(code, GrpcStatus.UNIMPLEMENTED);
 });
