@@ -70,9 +70,10 @@ export function postgresDeliveryStore(sql: Queryable): DeliveryStore {
       return rows.length === 1;
     },
     async status(eventId) {
-      return await sql<{ recipient: string; status: DeliveryStatus; attempts: number }[]>`
+      const rows = await sql<{ recipient: string; status: DeliveryStatus; attempts: number }[]>`
         select recipient, status, attempts from notifications.deliveries
         where event_id = ${eventId} order by recipient`;
+      return rows.map((r) => ({ recipient: r.recipient, status: r.status, attempts: r.attempts }));
     },
   };
 }
