@@ -35,6 +35,7 @@ import type {
   KafkaClient,
   OutgoingRecord,
 } from "./types.ts";
+import { PoisonRecordError } from "./types.ts";
 
 export interface KafkaClientOptions {
   /** "host:port" seeds. */
@@ -455,20 +456,29 @@ function startConsumer(kafka: Kafka, settings: Settings, options: ConsumerOption
           await pause(Math.min(settings.handlerBackoffMs * 2 ** (attempt - 1), HANDLER_BACKOFF_MAX_MS));
         }
       }
-      // The batch keeps failing: find the records that fail on their own, in order.
+      // The batch keeps failing: find the records that fail on their own, in
+      // order. Only a poison record is dead-lettered; any other failure is the
+      // system's, so the batch is given up uncommitted and fetched again later.
       for (const entry of entries) {
         checkRunning();
+        let error: unknown = lastError;
         if (entries.length > 1) {
           try {
             await withHeartbeats(() => options.handler([entry.record]));
             continue;
-          } catch (error) {
+          } catch (caught) {
             handlerFailures?.inc({ group, topic: batch.topic });
-            await deadLetter(entry, error);
-            continue;
+            error = caught;
           }
         }
-        await deadLetter(entry, lastError);
+        if (!(error instanceof PoisonRecordError)) {
+          await pause(Math.min(settings.handlerBackoffMs * 2 ** retriesMax, HANDLER_BACKOFF_MAX_MS));
+          throw new Error(
+            `Cannot handle ${entry.record.topic}/${entry.record.partition}@${entry.record.offset} yet; it will be fetched again`,
+            { cause: error },
+          );
+        }
+        await deadLetter(entry, error);
       }
     };
 

@@ -10,7 +10,13 @@ import { silentLogger } from "../log.ts";
 import { MetricsRegistry } from "../metrics.ts";
 import { startTestBroker, waitFor } from "../testing/kafka.ts";
 import { connectKafka, type KafkaClientOptions } from "./kafkajs_client.ts";
-import type { ConsumedRecord, ConsumerOptions, EventConsumer, KafkaClient } from "./types.ts";
+import {
+  type ConsumedRecord,
+  type ConsumerOptions,
+  type EventConsumer,
+  type KafkaClient,
+  PoisonRecordError,
+} from "./types.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -131,7 +137,9 @@ Deno.test("consumer retries a failing batch, dead-letters the record that keeps 
         return Promise.reject(new Error("database briefly away"));
       }
       if (records.some((r) => decoder.decode(r.value) === "poison")) {
-        return Promise.reject(new TypeError("Cannot decode payment.initiated as its payload is not valid\nline 2"));
+        return Promise.reject(
+          new PoisonRecordError("Cannot decode payment.initiated as its payload is not valid\nline 2"),
+        );
       }
       handled.push(...records.map((r) => decoder.decode(r.value)));
       return Promise.resolve();
@@ -155,7 +163,7 @@ Deno.test("consumer retries a failing batch, dead-letters the record that keeps 
   assert.deepEqual(dead!.headers, {
     ce_id: "poison-id",
     ce_type: "payment.initiated",
-    dlq_reason: "TypeError: Cannot decode payment.initiated as its payload is not valid line 2",
+    dlq_reason: "PoisonRecordError: Cannot decode payment.initiated as its payload is not valid line 2",
     dlq_original_topic: "work",
     dlq_original_partition: "0",
     dlq_original_offset: "2",
@@ -229,7 +237,9 @@ Deno.test("consumer stops without committing when a record can be neither handle
     retriesMax: 1,
     onFatal: (error) => fatal = error,
     handler: (records) => {
-      if (records.some((r) => decoder.decode(r.value) === "poison")) return Promise.reject(new Error("bad"));
+      if (records.some((r) => decoder.decode(r.value) === "poison")) {
+        return Promise.reject(new PoisonRecordError("bad"));
+      }
       handled.push(...records.map((r) => decoder.decode(r.value)));
       return Promise.resolve();
     },
@@ -240,6 +250,33 @@ Deno.test("consumer stops without committing when a record can be neither handle
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.deepEqual(handled, [], "nothing after the stuck record is handled");
   assert.deepEqual(await committedOffsets(broker.address, groupId, "halts"), ["-1"]);
+});
+
+Deno.test("consumer never dead-letters a record during an outage: it fetches it again until the handler succeeds", async () => {
+  // A handler failing with an ordinary error far more often than retriesMax
+  // stands for a database outage: the record must wait, not be diverted.
+  await using broker = await startTestBroker();
+  const metrics = new MetricsRegistry();
+  const kafka = client(broker.brokers, { metrics, handlerBackoffMs: 10 });
+  await using producer = await kafka.producer();
+  const handled: string[] = [];
+  let outageCalls = 8;
+  await using _consumer = await consume(kafka, {
+    groupId: "outage-test",
+    topics: ["outage"],
+    fromBeginning: true,
+    retriesMax: 2,
+    handler: (records) => {
+      if (outageCalls-- > 0) return Promise.reject(new Error("connection refused"));
+      handled.push(...records.map((r) => decoder.decode(r.value)));
+      return Promise.resolve();
+    },
+  });
+  await producer.send([record("outage", "k", "one"), record("outage", "k", "two")]);
+  await waitFor("both records handled after the outage", () => handled.length >= 2, { timeoutMs: 30_000 });
+  assert.deepEqual(handled, ["one", "two"]);
+  assert.ok(outageCalls < 0, "the outage outlasted retriesMax");
+  assert.doesNotMatch(metrics.render(), /kafka_consumer_dlq_records_total\{/);
 });
 
 Deno.test("two members of one group rebalance without losing or repeating committed work", async () => {

@@ -39,8 +39,13 @@ export interface EventProducer extends AsyncDisposable {
 
 /**
  * Handles the records of one partition, in offset order. Resolving commits
- * past the last record; throwing retries the batch (bounded), after which
- * each record that still fails goes to the group's dead-letter topic.
+ * past the last record. Throwing retries the batch (bounded); then the
+ * records are tried one by one, and a record whose handling throws a
+ * {@link PoisonRecordError} goes to the group's dead-letter topic while the
+ * consumer moves on. Any other error is taken as a failure of the system
+ * (database down, say), not of the record: nothing is committed or
+ * dead-lettered, and the consumer fetches the same records again after a
+ * pause, so an outage delays events but never diverts them.
  */
 export type PartitionBatchHandler = (records: readonly ConsumedRecord[]) => Promise<void>;
 
@@ -84,4 +89,16 @@ export interface KafkaClient {
   consumer(options: ConsumerOptions): EventConsumer;
   /** A connected admin. */
   admin(): Promise<KafkaAdmin>;
+}
+
+/**
+ * Thrown by a handler for a record that can never be processed (malformed
+ * headers or payload, an impossible value): it goes to the dead-letter
+ * topic with `message` as its reason, instead of being retried forever.
+ */
+export class PoisonRecordError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PoisonRecordError";
+  }
 }
