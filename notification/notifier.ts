@@ -19,6 +19,7 @@ import {
   type Notification,
   type NotificationSender,
   type PaymentEvent,
+  UndeliverableError,
 } from "./domain/notification.ts";
 import { renderNotifications } from "./domain/templates.ts";
 
@@ -104,7 +105,9 @@ export function createNotifier(options: NotifierOptions): Notifier {
             }
             failures.inc(labels);
             await store.markFailed(notice, claim.claimId, message);
-            throw new Error(`Cannot notify as the ${sender.channel} channel refused the notice`, { cause: error });
+            // An undeliverable notice travels up as is: the record goes to the dead-letter topic.
+            if (error instanceof UndeliverableError) throw error;
+            throw new Error(`Cannot notify as the ${sender.channel} channel failed`, { cause: error });
           }
           await markSent(notice, claim.claimId);
           sent.inc(labels);

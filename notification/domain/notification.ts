@@ -71,7 +71,8 @@ export interface NotificationSender {
   /**
    * Resolves once the channel accepted the notice. Throws
    * {@link DeliveryUnknownError} when it cannot tell whether the notice went
-   * out; any other error means it certainly did not.
+   * out, {@link UndeliverableError} when it never will; any other error
+   * means it did not go out this time (an outage) and may be tried again.
    */
   send(notification: Notification): Promise<void>;
 }
@@ -81,6 +82,18 @@ export class DeliveryUnknownError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "DeliveryUnknownError";
+  }
+}
+
+/**
+ * The channel refused the notice for good (an address it cannot form, a
+ * permanent SMTP reply): retrying cannot help, so the event goes to the
+ * dead-letter topic, from which it can be replayed once the cause is fixed.
+ */
+export class UndeliverableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UndeliverableError";
   }
 }
 

@@ -8,7 +8,12 @@
  * and nothing from an event can reach the SMTP command line.
  */
 
-import { DeliveryUnknownError, type Notification, type NotificationSender } from "../domain/notification.ts";
+import {
+  DeliveryUnknownError,
+  type Notification,
+  type NotificationSender,
+  UndeliverableError,
+} from "../domain/notification.ts";
 import { isMailAddress, sendMail, SmtpError } from "./smtp_client.ts";
 
 export interface SmtpSenderOptions {
@@ -61,7 +66,12 @@ export function smtpSender(options: SmtpSenderOptions): NotificationSender {
     channel: "smtp",
     sendTimeoutMs: options.timeoutMs,
     async send(notice) {
-      const to = addressFor(options.addressTemplate, notice.ownerId);
+      let to;
+      try {
+        to = addressFor(options.addressTemplate, notice.ownerId);
+      } catch (error) {
+        throw new UndeliverableError("Cannot send mail as the owner id gives no valid address", { cause: error });
+      }
       const data = renderMessage(notice, { from: options.from, to, date: now() });
       try {
         await sendMail(
@@ -71,6 +81,10 @@ export function smtpSender(options: SmtpSenderOptions): NotificationSender {
       } catch (error) {
         if (error instanceof SmtpError && error.delivered === "unknown") {
           throw new DeliveryUnknownError(error.message, { cause: error });
+        }
+        // 5xx is SMTP's "do not repeat this"; 4xx and lost connections are worth another try.
+        if (error instanceof SmtpError && error.replyCode !== undefined && error.replyCode >= 500) {
+          throw new UndeliverableError(error.message, { cause: error });
         }
         throw error;
       }

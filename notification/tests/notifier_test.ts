@@ -109,7 +109,7 @@ Deno.test("notify() retries a notice that certainly failed and sends it exactly 
   const notifier = createNotifier({ store, sender, logger: silentLogger, metrics });
   const event = completedEvent();
 
-  await assert.rejects(notifier.notify(event), /Cannot notify as the test channel refused the notice/);
+  await assert.rejects(notifier.notify(event), /Cannot notify as the test channel failed/);
   assert.deepEqual((await store.status(event.id)).map((r) => [r.recipient, r.status]), [["payer", "failed"]]);
   // The consumer retries the batch: the payer's notice is claimed again, the payee's is new.
   assert.deepEqual(await notifier.notify(event), ["sent", "sent"]);
@@ -184,4 +184,19 @@ Deno.test("notify() waits for a recent claim of another consumer and then sends 
     update notifications.deliveries set status = 'sent' where event_id = ${event.id} and claim_id = ${claimId}`;
   assert.deepEqual(await pending, ["duplicate", "sent"]);
   assert.deepEqual(sender.sent.map((n) => n.role), ["payee"]);
+});
+
+Deno.test("notify() passes an undeliverable notice up as such and leaves it claimable for a replay", async () => {
+  const { database, store } = await setup();
+  await using _ = database;
+  const sender = scriptedSender((notice) =>
+    notice.role === "payee" ? Promise.reject(new UndeliverableError("550 no such user")) : Promise.resolve()
+  );
+  const notifier = createNotifier({ store, sender, logger: silentLogger, metrics: new MetricsRegistry() });
+  const event = completedEvent();
+  await assert.rejects(notifier.notify(event), UndeliverableError);
+  assert.deepEqual((await store.status(event.id)).map((r) => [r.recipient, r.status]), [
+    ["payee", "failed"],
+    ["payer", "sent"],
+  ]);
 });

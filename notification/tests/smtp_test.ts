@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { freePort } from "@securepay/shared/testing";
-import { DeliveryUnknownError, type Notification } from "../domain/notification.ts";
+import { DeliveryUnknownError, type Notification, UndeliverableError } from "../domain/notification.ts";
 import { renderNotifications } from "../domain/templates.ts";
 import { SmtpError } from "../senders/smtp_client.ts";
 import { smtpSender } from "../senders/smtp_sender.ts";
@@ -155,29 +155,31 @@ function scriptUntil(at: RegExp, then: (conn: Deno.Conn) => Promise<"close" | vo
   };
 }
 
-Deno.test("smtpSender() reports a refused recipient as certainly not sent", async () => {
+Deno.test("smtpSender() reports a permanently refused recipient as undeliverable", async () => {
   const server = scriptedServer(scriptUntil(/^RCPT TO/, async (conn) => {
     await reply(conn, "550 no such user");
   }));
   try {
     const error = await sender(server.port).send(notices("payment.failed", 1, "EUR")[0]!).catch((e) => e);
-    assert.ok(error instanceof SmtpError, String(error));
-    assert.equal(error.delivered, "no");
-    assert.equal(error.replyCode, 550);
+    assert.ok(error instanceof UndeliverableError, String(error));
+    assert.ok(error.cause instanceof SmtpError);
+    assert.equal(error.cause.delivered, "no");
+    assert.equal(error.cause.replyCode, 550);
     assert.ok(!server.received.includes("DATA"));
   } finally {
     await server.close();
   }
 });
 
-Deno.test("smtpSender() reports a message refused after its data as certainly not sent", async () => {
+Deno.test("smtpSender() reports a message deferred after its data as not sent, to be tried again", async () => {
   const server = scriptedServer(scriptUntil(/^\.$/, async (conn) => {
-    await reply(conn, "554 rejected as spam");
+    await reply(conn, "451 local problem, try later");
   }));
   try {
     const error = await sender(server.port).send(notices("payment.failed", 1, "EUR")[0]!).catch((e) => e);
-    assert.ok(error instanceof SmtpError && !(error instanceof DeliveryUnknownError), String(error));
+    assert.ok(error instanceof SmtpError, String(error));
     assert.equal(error.delivered, "no");
+    assert.equal(error.replyCode, 451);
   } finally {
     await server.close();
   }
