@@ -14,6 +14,7 @@ import {
   type Notification,
   type NotificationSender,
   type PaymentEvent,
+  UndeliverableError,
 } from "../domain/notification.ts";
 import { migrateNotifications } from "../mod.ts";
 import { createNotifier } from "../notifier.ts";
