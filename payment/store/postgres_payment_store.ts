@@ -77,10 +77,12 @@ export function postgresPaymentStore(sql: Sql): PaymentStore {
         const answered = await byKey();
         if (answered !== undefined && answered !== request.paymentId) return { kind: "key_reused" as const };
         // The row lock serialises every refund of this payment, so only one can see it refundable.
-        const [locked] = await tx<TransactionRow[]>`
-          select ${columns} from payments.transactions where id = ${request.paymentId} for update`;
+        const [locked] = await tx`select id from payments.transactions where id = ${request.paymentId} for update`;
         if (!locked) return { kind: "not_found" as const };
-        const payment = toPayment(locked);
+        // Read after the lock, in a new statement: its snapshot sees a refund committed while we waited.
+        const [current] = await tx<TransactionRow[]>`
+          select ${columns} from payments.transactions where id = ${request.paymentId}`;
+        const payment = toPayment(current!);
         if (answered !== undefined) return { kind: "replayed" as const, payment };
         if (payment.status !== "COMPLETED" || payment.refundStatus !== null) {
           return { kind: "not_refundable" as const, payment };
@@ -181,10 +183,13 @@ async function applyOutcome(tx: TransactionSql, outcome: Outcome): Promise<Outco
         where id = ${id} and status = 'PENDING' returning id`;
       break;
     case "payment.refunded":
+      // Only a refund still PENDING completes: one that already failed stays failed, its payment COMPLETED.
       moved = await tx`
-        update payments.transactions set status = 'REFUNDED'
-        where id = ${id} and status = 'COMPLETED' returning id`;
-      await tx`update payments.refunds set status = 'COMPLETED' where payment_id = ${id} and status = 'PENDING'`;
+        update payments.refunds set status = 'COMPLETED'
+        where payment_id = ${id} and status = 'PENDING' returning id`;
+      if (moved.length > 0) {
+        await tx`update payments.transactions set status = 'REFUNDED' where id = ${id} and status = 'COMPLETED'`;
+      }
       break;
     case "payment.refund.failed":
       moved = await tx`
