@@ -123,26 +123,24 @@ export function mtlsServerCredentials(source: X509Source, options: ServerCredent
   ]);
 }
 
-/** Verified peer ids by certificate, so a connection's calls verify its SVID once. */
+/**
+ * Peer ids by certificate. Each certificate is verified once, when first
+ * seen: a connection legitimately outlives its certificate's rotation and
+ * expiry (TLS, like go-spiffe, checks validity at the handshake), so later
+ * calls on it must not fail because the peer has since moved to a new SVID.
+ * New connections are still verified by the TLS handshake itself.
+ */
 class PeerCache {
-  readonly #entries = new Map<string, { id: SpiffeId; notAfterMs: number }>();
-  static readonly MAX_ENTRIES = 1024;
-
-  constructor(source: X509Source) {
-    // A new bundle may distrust a certificate that verified before.
-    source.onUpdate(() => this.#entries.clear());
-  }
+  readonly #ids = new Map<string, SpiffeId>();
+  static readonly MAX_ENTRIES = 4096;
 
   verify(cert: PeerCertificate, source: X509Source): SpiffeId {
     const key = cert.raw.toString("base64");
-    const hit = this.#entries.get(key);
-    if (hit && Date.now() <= hit.notAfterMs) return hit.id;
-    this.#entries.delete(key);
+    const hit = this.#ids.get(key);
+    if (hit) return hit;
     const id = verifyX509Svid([new Uint8Array(cert.raw)], source);
-    if (this.#entries.size >= PeerCache.MAX_ENTRIES) this.#entries.clear();
-    // Re-verified at least every minute, and never trusted past the certificate's expiry.
-    const notAfterMs = Math.min(Date.now() + 60_000, Date.parse(cert.valid_to) || 0);
-    this.#entries.set(key, { id, notAfterMs });
+    if (this.#ids.size >= PeerCache.MAX_ENTRIES) this.#ids.delete(this.#ids.keys().next().value!);
+    this.#ids.set(key, id);
     return id;
   }
 }
@@ -156,7 +154,7 @@ export function spiffeAuthorizationInterceptor(
   authorize: Authorizer,
   logger: Logger,
 ): ServerInterceptor {
-  const cache = new PeerCache(source);
+  const cache = new PeerCache();
   return (method, call: ServerInterceptingCallInterface) =>
     new ServerInterceptingCall(call, {
       start(next) {
