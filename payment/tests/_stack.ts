@@ -22,7 +22,10 @@ import {
   type ListPaymentsRequest,
   type ListPaymentsResponse,
   PaymentServiceClient,
+  type RefundPaymentRequest,
+  type RefundPaymentResponse,
 } from "@securepay/shared/gen/payment";
+import type { IdempotencyStore } from "@securepay/shared/idempotency";
 import { freePort, type ProgramHandle, spawnProgram, type TestDatabase } from "@securepay/shared/testing";
 import { parsePaymentConfig, type PaymentServiceHandle, startPaymentService } from "../mod.ts";
 import { createPaymentDatabase } from "./_database.ts";
@@ -31,6 +34,9 @@ export interface StackOptions {
   /** Point payment at this address instead of starting the account program. */
   readonly accountAddr?: string;
   readonly deadlineMs?: number;
+  /** More environment for the payment service (REDIS_URL, KAFKA_BROKERS, …). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly idempotencyStore?: IdempotencyStore;
 }
 
 export interface Stack extends AsyncDisposable {
@@ -42,6 +48,8 @@ export interface Stack extends AsyncDisposable {
   initiate(request: Partial<InitiatePaymentRequest>): Promise<InitiatePaymentResponse>;
   get(id: string): Promise<GetPaymentResponse>;
   list(request: Partial<ListPaymentsRequest>): Promise<ListPaymentsResponse>;
+  /** RefundPayment as SUPPORT unless the request names another principal. */
+  refund(request: Partial<RefundPaymentRequest>): Promise<RefundPaymentResponse>;
   /** Opens an account through AccountService and deposits `balance` into it. */
   openAccount(ownerId: string, currency: string, balance?: number): Promise<Account>;
   /** Rows in payments.transactions and payments.outbox. */
@@ -99,8 +107,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ACCOUNT_SERVICE_ADDR: accountAddr,
       GRPC_DEADLINE_MS: String(options.deadlineMs ?? 5_000),
       SHUTDOWN_TIMEOUT_MS: "5000",
+      ...options.env,
     });
-    const payment = await startPaymentService(config, { logger: testLogger() });
+    const payment = await startPaymentService(config, {
+      logger: testLogger(),
+      idempotencyStore: options.idempotencyStore,
+    });
     cleanup.push(() => payment[Symbol.asyncDispose]());
     const paymentClient = new PaymentServiceClient(`localhost:${payment.grpcPort}`, credentials.createInsecure());
     cleanup.push(() => paymentClient.close());
@@ -139,6 +151,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           paymentClient,
           paymentClient.listPayments,
           { ownerId: "", accountId: "", status: 0, limit: 0, cursor: "", ...request },
+        ),
+      refund: (request) =>
+        callUnary<PaymentServiceClient, RefundPaymentRequest, RefundPaymentResponse>(
+          paymentClient,
+          paymentClient.refundPayment,
+          {
+            principal: { subject: "support-1", roles: ["SUPPORT"] },
+            idempotencyKey: crypto.randomUUID(),
+            paymentId: "",
+            ...request,
+          },
+          { deadlineMs: 20_000 },
         ),
       async openAccount(ownerId, currency, balance = 0) {
         if (!accountClient) throw new Error("Cannot open an account as this stack has no account program");
