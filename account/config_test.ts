@@ -14,7 +14,65 @@ Deno.test("parseAccountConfig() applies the documented defaults", () => {
     databasePreparedStatements: true,
     logLevel: "info",
     shutdownTimeoutMs: 10_000,
+    kafka: undefined,
+    redisUrl: undefined,
+    balanceCache: { keyPrefix: "securepay:account:balance:", ttlMs: 300_000, redisTimeoutMs: 250, entriesMax: 10_000 },
   });
+});
+
+Deno.test("parseAccountConfig() enables Kafka with KAFKA_BROKERS and reads its tuning and the cache's", () => {
+  const config = parseAccountConfig({
+    DATABASE_URL: "postgres://db/x",
+    KAFKA_BROKERS: "kafka-0:9092, kafka-1.internal:9093",
+    KAFKA_CLIENT_ID: "account-7",
+    KAFKA_BATCH_MAX: "200",
+    KAFKA_PARTITIONS_CONCURRENTLY: "6",
+    KAFKA_RETRIES_MAX: "5",
+    OUTBOX_BATCH_MAX: "100",
+    OUTBOX_POLL_MS: "50",
+    REDIS_URL: "redis://cache:6379/2",
+    REDIS_KEY_PREFIX: "blue:",
+    BALANCE_CACHE_TTL_MS: "60000",
+    REDIS_TIMEOUT_MS: "100",
+    BALANCE_CACHE_ENTRIES_MAX: "50",
+  });
+  assert.deepEqual(config.kafka, {
+    brokers: ["kafka-0:9092", "kafka-1.internal:9093"],
+    clientId: "account-7",
+    batchMax: 200,
+    partitionsConcurrently: 6,
+    retriesMax: 5,
+    relayBatchMax: 100,
+    relayPollMs: 50,
+  });
+  assert.equal(config.redisUrl, "redis://cache:6379/2");
+  assert.deepEqual(config.balanceCache, { keyPrefix: "blue:", ttlMs: 60_000, redisTimeoutMs: 100, entriesMax: 50 });
+});
+
+Deno.test("parseAccountConfig() reports bad Kafka and Redis settings together", () => {
+  assert.throws(
+    () =>
+      parseAccountConfig({
+        DATABASE_URL: "postgres://db/x",
+        KAFKA_BROKERS: "kafka-0",
+        KAFKA_BATCH_MAX: "0",
+        OUTBOX_POLL_MS: "1",
+        REDIS_URL: "http://cache",
+        BALANCE_CACHE_TTL_MS: "x",
+      }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      const names = error.problems.map((p) => p.split(" ")[0]).sort();
+      assert.deepEqual(names, [
+        "BALANCE_CACHE_TTL_MS",
+        "KAFKA_BATCH_MAX",
+        "KAFKA_BROKERS",
+        "OUTBOX_POLL_MS",
+        "REDIS_URL",
+      ]);
+      return true;
+    },
+  );
 });
 
 Deno.test("parseAccountConfig() reads every knob from the environment", () => {

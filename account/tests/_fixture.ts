@@ -4,7 +4,12 @@ import { credentials } from "@grpc/grpc-js";
 import { silentLogger } from "@securepay/shared";
 import { AccountServiceClient } from "@securepay/shared/gen/account";
 import { createTestDatabase, type TestDatabase } from "@securepay/shared/testing";
-import { type AccountConfig, type AccountServiceHandle, startAccountService } from "../mod.ts";
+import {
+  type AccountConfig,
+  type AccountServiceHandle,
+  startAccountService,
+  type StartAccountServiceOptions,
+} from "../mod.ts";
 
 export interface Fixture extends AsyncDisposable {
   readonly database: TestDatabase;
@@ -24,15 +29,20 @@ export function testConfig(databaseUrl: string): AccountConfig {
     databasePreparedStatements: true,
     logLevel: "error",
     shutdownTimeoutMs: 5_000,
+    kafka: undefined,
+    redisUrl: undefined,
+    balanceCache: { keyPrefix: "unused:", ttlMs: 60_000, redisTimeoutMs: 250, entriesMax: 1000 },
   };
 }
 
-export async function startFixture(): Promise<Fixture> {
+export async function startFixture(
+  options: { configure?: (config: AccountConfig) => AccountConfig; services?: StartAccountServiceOptions } = {},
+): Promise<Fixture> {
   const database = await createTestDatabase();
-  const config = testConfig(database.url);
+  const config = (options.configure ?? ((c) => c))(testConfig(database.url));
   let service: AccountServiceHandle;
   try {
-    service = await startAccountService(config, { logger: silentLogger });
+    service = await startAccountService(config, { logger: silentLogger, ...options.services });
   } catch (error) {
     await database[Symbol.asyncDispose]();
     throw error;

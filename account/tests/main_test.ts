@@ -70,7 +70,7 @@ Deno.test("account serves gRPC and admin, keeps its data across restarts and sto
   } finally {
     assert.equal(await first.program.stop(), 0, first.program.output());
   }
-  assert.match(first.program.output(), /"msg":"migrations applied".*"applied":\[1\]/);
+  assert.match(first.program.output(), /"msg":"migrations applied".*"applied":\[1,2\]/);
   assert.match(first.program.output(), /"msg":"stopped"/);
 
   const second = await start();
@@ -87,5 +87,5 @@ Deno.test("account serves gRPC and admin, keeps its data across restarts and sto
   }
   assert.match(second.program.output(), /"msg":"migrations applied".*"applied":\[\]/);
   const [row] = await database.db.sql<{ n: number }[]>`select count(*)::int8 as n from accounts.schema_migrations`;
-  assert.equal(row!.n, 1);
+  assert.equal(row!.n, 2);
 });
