@@ -25,6 +25,8 @@ export interface NotificationConfig {
   readonly databasePreparedStatements: boolean;
   /** Bootstrap brokers; undefined runs the admin endpoints only (no events are consumed). */
   readonly kafkaBrokers: readonly string[] | undefined;
+  /** How long the group waits for a silent member (a killed one) before handing its partitions on. */
+  readonly kafkaSessionTimeoutMs: number;
   /** The SMTP channel; undefined sends notices to the log. */
   readonly smtp: SmtpConfig | undefined;
   readonly logLevel: LogLevel;
@@ -49,6 +51,7 @@ export function parseNotificationConfig(env: Env): NotificationConfig {
     databasePoolMax: r.int("DATABASE_POOL_MAX", 10, { min: 1, max: 100 }),
     databasePreparedStatements: r.bool("DATABASE_PREPARED_STATEMENTS", true),
     kafkaBrokers,
+    kafkaSessionTimeoutMs: r.int("KAFKA_SESSION_TIMEOUT_MS", 30_000, { min: 6_000, max: 300_000 }),
     smtp: parseSmtp(r),
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
     shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 100, max: 120_000 }),

@@ -52,7 +52,7 @@ export interface StartNotificationServiceOptions {
   /** Options of the consumer that tests tune. */
   readonly consumer?: { readonly retriesMax?: number; readonly fromBeginning?: boolean };
   /** Settings of the Kafka client that tests tune. */
-  readonly kafka?: { readonly sessionTimeoutMs?: number; readonly handlerBackoffMs?: number };
+  readonly kafka?: { readonly handlerBackoffMs?: number };
 }
 
 /** Applies the migrations of the `notifications` schema to the database at `sql`. */
@@ -106,6 +106,8 @@ export async function startNotificationService(
         logger,
         metrics,
         logLevel: config.logLevel === "debug" ? "info" : "warn",
+        sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+        heartbeatIntervalMs: Math.min(3_000, Math.floor(config.kafkaSessionTimeoutMs / 3)),
         ...options.kafka,
       });
       const notifier = createNotifier({ store: postgresDeliveryStore(db.sql), sender, logger, metrics });
