@@ -3,7 +3,8 @@
  * module of shared/spiffe imports x509 from here, never directly.
  */
 
-import "./_reflect_metadata.ts";
+// tsyringe, under @peculiar/x509, needs the Reflect metadata API at load time.
+import "reflect-metadata";
 export * from "@peculiar/x509";
 
 import { X509Certificate } from "@peculiar/x509";
