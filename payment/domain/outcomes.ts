@@ -61,6 +61,14 @@ export function parseOutcome(record: OutcomeRecord): Outcome {
   };
 }
 
+/** An outcome names a payment this service never accepted: the event can never apply. */
+export class UnknownPaymentError extends Error {
+  constructor(readonly paymentId: string, topic: string) {
+    super(`Cannot apply ${topic} as payment ${paymentId} does not exist`);
+    this.name = "UnknownPaymentError";
+  }
+}
+
 /** What applying one outcome did. */
 export type OutcomeEffect =
   /** The payment (or its refund) moved forward. */

@@ -1,14 +1,16 @@
 /**
  * payment-service-group's handler: the outcome events of one partition, in
  * order, applied to the payments in one database transaction. A poison
- * record makes the batch throw before anything is written; the consumer
- * retries (bounded) and then dead-letters the records that still fail, one
- * by one, so the good ones around it are applied.
+ * record (malformed, or naming no payment of ours) makes the batch throw a
+ * PoisonRecordError with nothing written; the consumer retries (bounded),
+ * then tries the records one by one and dead-letters only the poison ones.
+ * Any other error (the database is down) is an outage: nothing is
+ * committed, and the records are fetched again.
  */
 
 import type { Logger, MetricsRegistry } from "@securepay/shared";
-import type { PartitionBatchHandler } from "@securepay/shared/kafka";
-import { parseOutcome } from "../domain/outcomes.ts";
+import { type PartitionBatchHandler, PoisonRecordError } from "@securepay/shared/kafka";
+import { type Outcome, parseOutcome, UnknownPaymentError } from "../domain/outcomes.ts";
 import type { PaymentStore } from "../domain/ports.ts";
 
 export function outcomeHandler(
@@ -20,8 +22,20 @@ export function outcomeHandler(
     "Outcome events by topic and effect: applied, duplicate (event seen before) or stale (payment already past it).",
   );
   return async (records) => {
-    const outcomes = records.map(parseOutcome);
-    const effects = await store.applyOutcomes(outcomes);
+    let outcomes: Outcome[];
+    try {
+      outcomes = records.map(parseOutcome);
+    } catch (error) {
+      throw new PoisonRecordError(error instanceof Error ? error.message : String(error), { cause: error });
+    }
+    let effects;
+    try {
+      effects = await store.applyOutcomes(outcomes);
+    } catch (error) {
+      // Not an outage: this event can never apply, so it goes to the dead-letter topic.
+      if (error instanceof UnknownPaymentError) throw new PoisonRecordError(error.message, { cause: error });
+      throw error;
+    }
     outcomes.forEach((outcome, i) => {
       const effect = effects[i]!;
       applied?.inc({ topic: outcome.topic, effect });

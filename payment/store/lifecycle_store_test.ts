@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { Sql } from "@securepay/shared";
 import { PaymentRefundInitiated } from "@securepay/shared/gen/events";
 import { paymentInitiatedMessage, refundInitiatedMessage } from "../domain/events.ts";
-import type { Outcome, OutcomeTopic } from "../domain/outcomes.ts";
+import { type Outcome, type OutcomeTopic, UnknownPaymentError } from "../domain/outcomes.ts";
 import type { Payment, StoredPayment } from "../domain/payment.ts";
 import type { PaymentStore, RefundRequest } from "../domain/ports.ts";
 import { createPaymentDatabase } from "../tests/_database.ts";
@@ -149,7 +149,7 @@ Deno.test("applyOutcomes() applies nothing of a batch that names an unknown paym
   await assert.rejects(
     () =>
       store.applyOutcomes([outcome("payment.completed", known.id), outcome("payment.completed", crypto.randomUUID())]),
-    /does not exist/,
+    UnknownPaymentError,
   );
   assert.equal((await store.findById(known.id))!.status, "PENDING");
   const [inbox] = await database.db.sql`select count(*)::int as n from payments.inbox`;

@@ -5,7 +5,7 @@
  */
 
 import type { Sql, TransactionSql } from "@securepay/shared";
-import type { Outcome, OutcomeEffect } from "../domain/outcomes.ts";
+import { type Outcome, type OutcomeEffect, UnknownPaymentError } from "../domain/outcomes.ts";
 import type { Payment, PaymentStatus, RefundStatus, StoredPayment } from "../domain/payment.ts";
 import type { ListPaymentsQuery, OutboxMessage, PaymentPage, PaymentStore } from "../domain/ports.ts";
 
@@ -200,7 +200,7 @@ async function applyOutcome(tx: TransactionSql, outcome: Outcome): Promise<Outco
   if (moved.length > 0) return "applied";
   const [known] = await tx`select 1 from payments.transactions where id = ${id}`;
   if (!known) {
-    throw new Error(`Cannot apply ${outcome.topic} ${outcome.eventId} as payment ${id} does not exist`);
+    throw new UnknownPaymentError(id, outcome.topic);
   }
   return "stale";
 }
