@@ -10,11 +10,13 @@
  * first, then the batch fails naming the bad ones. The consumer retries it
  * (the applied events are now inbox duplicates, so nothing moves twice) and
  * finally handles it record by record, which sends only the bad records to
- * the dead-letter topic.
+ * the dead-letter topic. Any other error (the database is down) is thrown
+ * as is: the consumer fetches the records again later and never
+ * dead-letters a valid payment.
  */
 
 import { CONSUMER_GROUPS, type Logger, type MetricsRegistry, type Sql, TOPICS } from "@securepay/shared";
-import type { ConsumedRecord, PartitionBatchHandler } from "@securepay/shared/kafka";
+import { type ConsumedRecord, type PartitionBatchHandler, PoisonRecordError } from "@securepay/shared/kafka";
 import type { AccountVersion } from "../cache/balance_cache.ts";
 import type { PaymentEvent } from "../domain/apply.ts";
 import { applyEvents } from "../store/apply_events.ts";
@@ -29,12 +31,14 @@ export interface ApplyHandlerOptions {
   readonly metrics: MetricsRegistry;
   /** Called after each commit with the accounts it changed; must not throw. */
   readonly invalidate: (accounts: readonly AccountVersion[]) => Promise<void>;
-  /** How long a database outage is waited out before the batch fails. Default 10000. */
-  readonly transientRetryMs?: number;
 }
 
-/** Thrown for a batch holding records that can never be applied, after the others were. */
-export class PoisonRecordsError extends Error {
+/**
+ * Thrown for a batch holding records that can never be applied, after the
+ * others were. Handled one by one, each bad record throws it alone and is
+ * dead-lettered with its problem as the reason.
+ */
+export class PoisonRecordsError extends PoisonRecordError {
   constructor(readonly problems: readonly { record: ConsumedRecord; problem: string }[]) {
     const shown = problems.slice(0, POISON_SHOWN_MAX)
       .map(({ record, problem }) => `${record.topic}/${record.partition}@${record.offset}: ${problem}`);
@@ -45,12 +49,9 @@ export class PoisonRecordsError extends Error {
 }
 
 const POISON_SHOWN_MAX = 5;
-const TRANSIENT_BACKOFF_FIRST_MS = 100;
-const TRANSIENT_BACKOFF_MAX_MS = 2_000;
 
 export function applyPaymentsHandler(options: ApplyHandlerOptions): PartitionBatchHandler {
   const { logger, metrics } = options;
-  const transientRetryMs = options.transientRetryMs ?? 10_000;
   const conflicts = metrics.counter(
     "securepay_account_optimistic_conflicts_total",
     "Optimistic version checks lost to a concurrent writer (each one retries the transaction)",
@@ -75,10 +76,8 @@ export function applyPaymentsHandler(options: ApplyHandlerOptions): PartitionBat
     }
 
     if (events.length > 0) {
-      const result = await withTransientRetries(
-        () => applyEvents(options.sql, events, { onConflict: () => conflicts.inc() }),
-        { windowMs: transientRetryMs, logger },
-      );
+      // A database failure throws here: the consumer retries, then fetches the batch again (never dead-letters it).
+      const result = await applyEvents(options.sql, events, { onConflict: () => conflicts.inc() });
       await options.invalidate(result.changed);
       for (const outcome of result.outcomes) {
         const { event } = outcome;
@@ -105,46 +104,4 @@ export function applyPaymentsHandler(options: ApplyHandlerOptions): PartitionBat
       throw new PoisonRecordsError(poison);
     }
   };
-}
-
-/**
- * Runs `work` again while it fails for a reason that passes (the database
- * restarting, a connection dropped), for at most `windowMs`; any other
- * error, or one that outlasts the window, is thrown.
- */
-export async function withTransientRetries<T>(
-  work: () => Promise<T>,
-  options: { windowMs: number; logger: Logger },
-): Promise<T> {
-  const deadline = performance.now() + options.windowMs;
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      const pauseMs = Math.min(TRANSIENT_BACKOFF_FIRST_MS * 2 ** (attempt - 1), TRANSIENT_BACKOFF_MAX_MS);
-      if (!isTransient(error) || performance.now() + pauseMs > deadline) throw error;
-      options.logger.warn("database unavailable while applying payments; retrying", { error, attempt });
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
-    }
-  }
-}
-
-/** Connection-level failures and server states that pass; not errors in the data. */
-export function isTransient(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code !== "string") return false;
-  if (code.startsWith("08")) return true; // connection exception
-  if (code === "57P01" || code === "57P02" || code === "57P03") return true; // shutdown, crash, cannot connect now
-  if (code === "53300") return true; // too many connections
-  if (code === "40001" || code === "40P01") return true; // serialization failure, deadlock
-  return [
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "ETIMEDOUT",
-    "EPIPE",
-    "CONNECTION_CLOSED",
-    "CONNECTION_ENDED",
-    "CONNECTION_DESTROYED",
-    "CONNECT_TIMEOUT",
-  ].includes(code);
 }

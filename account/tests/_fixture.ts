@@ -36,7 +36,8 @@ export function testConfig(databaseUrl: string): AccountConfig {
 }
 
 export async function startFixture(
-  options: { configure?: (config: AccountConfig) => AccountConfig; services?: StartAccountServiceOptions } = {},
+  options: { configure?: (config: AccountConfig) => AccountConfig; services?: Partial<StartAccountServiceOptions> } =
+    {},
 ): Promise<Fixture> {
   const database = await createTestDatabase();
   const config = (options.configure ?? ((c) => c))(testConfig(database.url));
