@@ -94,6 +94,12 @@ export interface Stack extends AsyncDisposable {
   readonly demo: Readonly<Record<DemoUser, SeededAccount>>;
   /** Resolves when a program exits while the stack is not stopping (never under --watch). */
   readonly crashed: Promise<{ name: string; code: number }>;
+  /**
+   * Starts program `name` again with the same environment and ports, once it
+   * has exited (a test killed it); a program still running is killed first.
+   * Replaces its entry in `programs` and resolves when it is ready.
+   */
+  restart(name: string): Promise<Program>;
   close(): Promise<void>;
 }
 
@@ -135,6 +141,9 @@ export const PROGRAMS: readonly ProgramSpec[] = [
 const COLORS = [36, 35, 33, 32, 34];
 const NAME_WIDTH = Math.max(...PROGRAMS.map((p) => p.name.length), "devstack".length);
 
+/** Variables `deno task dev` hands to every program as they are, when set. */
+const PASSED_THROUGH = ["REDIS_URL", "SMTP_URL", "SMTP_FROM", "NOTIFY_EMAIL_TEMPLATE", "SMTP_TIMEOUT_MS"];
+
 /** Options for `deno task dev` from its environment (all problems at once, as ConfigError). */
 export function parseStackEnv(env: Record<string, string | undefined>): Omit<StackOptions, "watch"> {
   const r = envReader(env);
@@ -147,7 +156,9 @@ export function parseStackEnv(env: Record<string, string | undefined>): Omit<Sta
   const stateDir = r.optional("DEVSTACK_DIR") ?? defaultStateDir();
   r.done();
   const programEnv = Object.fromEntries(
-    Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("OTEL_") && e[1] !== undefined),
+    Object.entries(env).filter((e): e is [string, string] =>
+      e[1] !== undefined && (e[0].startsWith("OTEL_") || PASSED_THROUGH.includes(e[0]))
+    ),
   );
   return { stateDir, ports, databaseUrl, kafkaBrokers, logLevel, programEnv };
 }
@@ -173,6 +184,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     onError: (name, error) => say(`could not stop ${name}: ${(error as Error).message}`),
   });
   const programs: Program[] = [];
+  const programOptions: Parameters<typeof spawnSupervised>[0][] = [];
   let stopping = false;
   try {
     const idp = resources.use("dev IdP", await startDevIdp({ port: ports.idp, stateDir }));
@@ -231,7 +243,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     for (const [i, spec] of PROGRAMS.entries()) {
       options.signal?.throwIfAborted();
-      const program = spawnSupervised({
+      programOptions.push({
         name: spec.name,
         main: `${spec.dir}/main.ts`,
         watch: options.watch ? [`${spec.dir}/`, "shared/"] : undefined,
@@ -241,8 +253,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         color: color ? COLORS[i % COLORS.length] : undefined,
         nameWidth: NAME_WIDTH,
       });
+      const program = spawnSupervised(programOptions[i]!);
       programs.push(program);
-      resources.defer(spec.name, () => program.stop(stopGraceMs));
+      // programs[i], not program: restart() may have replaced it.
+      resources.defer(spec.name, () => programs[i]!.stop(stopGraceMs));
       await program.waitReady(readyTimeoutMs, options.signal);
       say(`${spec.name} is ready`);
     }
@@ -263,6 +277,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         });
       }
     });
+    const restart = async (name: string) => {
+      const i = programs.findIndex((p) => p.name === name);
+      if (i < 0) throw new TypeError(`Cannot restart ${name} as the stack runs no such program`);
+      if (stopping) throw new Error(`Cannot restart ${name} as the stack is stopping`);
+      await programs[i]!.stop(0);
+      const program = spawnSupervised(programOptions[i]!);
+      programs[i] = program;
+      say(`${name} restarted`);
+      await program.waitReady(readyTimeoutMs, options.signal);
+      say(`${name} is ready`);
+      return program;
+    };
     let closed: Promise<void> | undefined;
     const close = () => {
       closed ??= (async () => {
@@ -283,6 +309,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       programs,
       demo,
       crashed,
+      restart,
       close,
       [Symbol.asyncDispose]: close,
     };
