@@ -28,6 +28,8 @@ export interface PaymentConfig {
     readonly lockTtlMs: number;
     /** Longest wait for one Redis command. */
     readonly redisTimeoutMs: number;
+    /** Prepended to every Redis key, so that several deployments (or test runs) can share one Redis. */
+    readonly redisKeyPrefix: string;
   };
   /** Kafka seeds; unset runs without the outbox relay and the outcome consumer. */
   readonly kafka: {
@@ -67,6 +69,7 @@ export function parsePaymentConfig(env: Record<string, string | undefined>): Pay
       ttlMs: read.int("IDEMPOTENCY_TTL_MS", DAY_MS, { min: DAY_MS, max: 30 * DAY_MS }),
       lockTtlMs: read.int("IDEMPOTENCY_LOCK_TTL_MS", 30_000, { min: 1_000, max: 600_000 }),
       redisTimeoutMs: read.int("REDIS_TIMEOUT_MS", 1_000, { min: 50, max: 30_000 }),
+      redisKeyPrefix: read.string("IDEMPOTENCY_KEY_PREFIX", "securepay:idem:"),
     },
     kafka: undefined,
   };

@@ -39,7 +39,12 @@ Deno.test("parsePaymentConfig() reads Redis, idempotency TTLs and Kafka, refusin
   const dev = parsePaymentConfig(base);
   assert.equal(dev.redisUrl, undefined);
   assert.equal(dev.kafka, undefined);
-  assert.deepEqual(dev.idempotency, { ttlMs: 86_400_000, lockTtlMs: 30_000, redisTimeoutMs: 1_000 });
+  assert.deepEqual(dev.idempotency, {
+    ttlMs: 86_400_000,
+    lockTtlMs: 30_000,
+    redisTimeoutMs: 1_000,
+    redisKeyPrefix: "securepay:idem:",
+  });
   const real = parsePaymentConfig({
     ...base,
     REDIS_URL: "redis://127.0.0.1:6379",

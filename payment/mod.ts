@@ -207,10 +207,17 @@ export async function startPaymentService(
 }
 
 function openIdempotencyStore(config: PaymentConfig, logger: Logger): IdempotencyStore {
-  const { ttlMs, lockTtlMs, redisTimeoutMs } = config.idempotency;
+  const { ttlMs, lockTtlMs, redisTimeoutMs, redisKeyPrefix } = config.idempotency;
   if (config.redisUrl) {
     logger.info("idempotency keys in Redis", { ttl_ms: ttlMs, lock_ttl_ms: lockTtlMs });
-    return redisIdempotencyStore({ url: config.redisUrl, ttlMs, lockTtlMs, commandTimeoutMs: redisTimeoutMs, logger });
+    return redisIdempotencyStore({
+      url: config.redisUrl,
+      keyPrefix: redisKeyPrefix,
+      ttlMs,
+      lockTtlMs,
+      commandTimeoutMs: redisTimeoutMs,
+      logger,
+    });
   }
   // One process's memory: right for the embedded dev mode, not for several replicas.
   logger.warn("REDIS_URL is not set: idempotency keys are kept in this process only", { ttl_ms: ttlMs });

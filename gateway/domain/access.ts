@@ -40,6 +40,11 @@ export function canPayFrom(principal: Principal, account: Account): boolean {
   return account.ownerId === principal.subject;
 }
 
+/** Refunds are for staff who handle disputes, never for the payer or payee. */
+export function canRefund(principal: Principal): boolean {
+  return hasRole(principal, "ADMIN", "SUPPORT");
+}
+
 export function canReadPayment(principal: Principal, payment: Payment): boolean {
   return payment.payerOwnerId === principal.subject || payment.payeeOwnerId === principal.subject ||
     isStaff(principal);

@@ -63,6 +63,11 @@ export interface PaymentsPort {
     },
     context: CallContext,
   ): Promise<PaymentResult>;
+  /**
+   * Requests the refund of a COMPLETED payment; answers the payment with its
+   * refund PENDING. Throws payment_not_refundable, not_found, forbidden.
+   */
+  refundPayment(input: { paymentId: string; idempotencyKey: string }, context: CallContext): Promise<PaymentResult>;
   /** Throws AppError not_found for an unknown id. */
   getPayment(id: string, context: CallContext): Promise<Payment>;
   listPayments(

@@ -146,6 +146,14 @@ export function grpcPayments(options: GrpcClientOptions): Downstream<PaymentsPor
       }, context);
       return { payment: required<Payment>(response.payment, "payment"), replayed: response.replayed };
     },
+    async refundPayment(input, context) {
+      const response = await call(client.refundPayment, {
+        principal: principalOf(context),
+        idempotencyKey: input.idempotencyKey,
+        paymentId: input.paymentId,
+      }, context);
+      return { payment: required<Payment>(response.payment, "payment"), replayed: response.replayed };
+    },
     async getPayment(id, context) {
       const response = await call(client.getPayment, { id }, context);
       return required(response.payment, "payment");

@@ -1,8 +1,9 @@
-/** /v1/payments: initiate, read and list payments. */
+/** /v1/payments: initiate, read, list and refund payments. */
 
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { AppError, notFound } from "@securepay/shared";
-import { canPayFrom, canReadPayment, isStaff } from "../domain/access.ts";
+import { canPayFrom, canReadPayment, canRefund, isStaff } from "../domain/access.ts";
 import type { Account, Payment } from "../domain/ports.ts";
 import type { GatewayEnv } from "../http/context.ts";
 import { requireIdempotencyKey } from "../http/idempotency_key.ts";
@@ -27,6 +28,11 @@ import {
   PaymentPage,
   PaymentSchema,
 } from "./schemas.ts";
+
+const onlyRefunders: MiddlewareHandler<GatewayEnv> = async function onlyRefunders(c, next) {
+  if (!canRefund(c.var.principal)) throw forbidden("only ADMIN and SUPPORT may refund payments");
+  await next();
+};
 
 export function registerPaymentRoutes(app: OpenAPIHono<GatewayEnv>, deps: RouteDeps): void {
   const { accounts, payments } = deps;
@@ -141,6 +147,41 @@ export function registerPaymentRoutes(app: OpenAPIHono<GatewayEnv>, deps: RouteD
         status: query.status === undefined ? undefined : PAYMENT_STATUS_OF_NAME[query.status],
       }, callContextOf(c));
       return c.json({ data: page.items.map(paymentJson), next_cursor: page.nextCursor ?? null }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/payments/{id}/refunds",
+      summary: "Refund a payment",
+      description: "ADMIN and SUPPORT: refunds a COMPLETED payment in full, once. Accepted with the refund PENDING; " +
+        "the payment turns REFUNDED when the money has moved back. Repeating an Idempotency-Key replays the answer.",
+      tags: ["payments"],
+      security: BEARER_SECURITY,
+      middleware: [onlyRefunders, requireIdempotencyKey()] as const,
+      request: { params: IdParam, headers: IdempotencyKeyHeaders },
+      responses: {
+        202: {
+          description: "The payment, still COMPLETED, with its refund requested",
+          headers: replayedHeaders,
+          content: { "application/json": { schema: PaymentSchema } },
+        },
+        ...problems(403, 404, 409, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const idempotencyKey = c.req.valid("header")["idempotency-key"];
+      let result;
+      try {
+        result = await payments.refundPayment({ paymentId: id, idempotencyKey }, callContextOf(c));
+      } catch (error) {
+        if (error instanceof AppError && error.code === "not_found") throw notFound("payment");
+        throw error;
+      }
+      if (result.replayed) c.header(REPLAYED_HEADER, "true");
+      return c.json(paymentJson(result.payment), 202);
     },
   );
 }

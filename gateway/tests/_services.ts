@@ -37,7 +37,7 @@ export async function spawnService(name: "account" | "payment", env: Record<stri
   return { program, address: `localhost:${grpcPort}` };
 }
 
-export async function startServices(): Promise<Services> {
+export async function startServices(options: { paymentEnv?: Record<string, string> } = {}): Promise<Services> {
   const cleanup: (() => PromiseLike<unknown>)[] = [];
   const dispose = async () => {
     for (const step of cleanup.reverse()) await step();
@@ -50,6 +50,7 @@ export async function startServices(): Promise<Services> {
     const payment = await spawnService("payment", {
       DATABASE_URL: database.url,
       ACCOUNT_SERVICE_ADDR: account.address,
+      ...options.paymentEnv,
     });
     cleanup.push(() => payment.program.stop());
     const harness = await startHarness({ accountAddr: account.address, paymentAddr: payment.address });

@@ -333,6 +333,7 @@ Deno.test("GET /openapi.json is an OpenAPI 3.1 document of every route, generate
     "/v1/accounts/{id}/ledger",
     "/v1/payments",
     "/v1/payments/{id}",
+    "/v1/payments/{id}/refunds",
   ]);
   assert.deepEqual(Object.keys(doc.paths["/v1/accounts"]).sort(), ["get", "post"]);
   assert.deepEqual(doc.components.securitySchemes.bearer, {
