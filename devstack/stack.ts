@@ -238,7 +238,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     if (options.databaseUrl === undefined) {
       // The embedded server is one PostgreSQL session shared by every connection.
       common.DATABASE_PREPARED_STATEMENTS = "false";
-      common.DATABASE_POOL_MAX = "2";
+      // Three, because an outbox relay keeps one connection for its advisory lock.
+      common.DATABASE_POOL_MAX = "3";
     }
 
     for (const [i, spec] of PROGRAMS.entries()) {
