@@ -38,6 +38,8 @@ export interface AccountKafkaConfig {
   readonly partitionsConcurrently: number;
   /** Attempts of a failing batch before its records are tried one by one and the bad ones dead-lettered. */
   readonly retriesMax: number;
+  /** A consumer that stops heartbeating (crashed) loses its partitions after this. */
+  readonly sessionTimeoutMs: number;
   /** Outbox rows published per batch at most. */
   readonly relayBatchMax: number;
   /** Outbox polling interval when no NOTIFY arrives. */
@@ -80,6 +82,7 @@ export function parseAccountConfig(env: Env): AccountConfig {
     batchMax: r.int("KAFKA_BATCH_MAX", 500, { min: 1, max: 10_000 }),
     partitionsConcurrently: r.int("KAFKA_PARTITIONS_CONCURRENTLY", 3, { min: 1, max: 100 }),
     retriesMax: r.int("KAFKA_RETRIES_MAX", 3, { min: 1, max: 100 }),
+    sessionTimeoutMs: r.int("KAFKA_SESSION_TIMEOUT_MS", 30_000, { min: 6_000, max: 300_000 }),
     relayBatchMax: r.int("OUTBOX_BATCH_MAX", 500, { min: 1, max: 10_000 }),
     relayPollMs: r.int("OUTBOX_POLL_MS", 250, { min: 10, max: 60_000 }),
   };

@@ -28,6 +28,7 @@ Deno.test("parseAccountConfig() enables Kafka with KAFKA_BROKERS and reads its t
     KAFKA_BATCH_MAX: "200",
     KAFKA_PARTITIONS_CONCURRENTLY: "6",
     KAFKA_RETRIES_MAX: "5",
+    KAFKA_SESSION_TIMEOUT_MS: "6000",
     OUTBOX_BATCH_MAX: "100",
     OUTBOX_POLL_MS: "50",
     REDIS_URL: "redis://cache:6379/2",
@@ -42,6 +43,7 @@ Deno.test("parseAccountConfig() enables Kafka with KAFKA_BROKERS and reads its t
     batchMax: 200,
     partitionsConcurrently: 6,
     retriesMax: 5,
+    sessionTimeoutMs: 6000,
     relayBatchMax: 100,
     relayPollMs: 50,
   });

@@ -17,6 +17,7 @@ export async function main(env: Record<string, string | undefined>): Promise<num
   }
   const logger = createLogger({ service: "account", level: config.logLevel });
   let service;
+  let code = 0;
   try {
     service = await startAccountService(config, { logger });
   } catch (error) {
@@ -26,11 +27,17 @@ export async function main(env: Record<string, string | undefined>): Promise<num
   {
     await using _service = service;
     logger.info("account ready", { grpc_port: service.grpcPort, admin_port: service.adminPort });
-    const signal = await shutdownSignal();
-    logger.info("shutting down", { signal });
+    // A consumer that stopped for good resumes only in a new process, from its last commit.
+    const stop = await Promise.race([shutdownSignal(), service.fatal]);
+    if (stop instanceof Error) {
+      logger.error("stopping as the payment consumer cannot go on", { error: stop });
+      code = 1;
+    } else {
+      logger.info("shutting down", { signal: stop });
+    }
   }
   logger.info("stopped");
-  return 0;
+  return code;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.env.toObject()));

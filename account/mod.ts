@@ -101,7 +101,13 @@ export async function startAccountService(
     let reportFatal: (error: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => reportFatal = resolve);
     if (config.kafka) {
-      const kafka = connectKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger, metrics });
+      const kafka = connectKafka({
+        brokers: config.kafka.brokers,
+        clientId: config.kafka.clientId,
+        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+        logger,
+        metrics,
+      });
       const producer = stack.use("kafka producer", await kafka.producer());
       const relay = stack.use(
         "outbox relay",

@@ -79,6 +79,7 @@ async function startKafkaFixture(partitions = 1): Promise<KafkaFixture> {
           batchMax: 100,
           partitionsConcurrently: partitions,
           retriesMax: 2,
+          sessionTimeoutMs: 6000,
           relayBatchMax: 100,
           relayPollMs: 50,
         },
