@@ -16,3 +16,4 @@ export * from "./x509_bundle.ts";
 export * from "./x509_issuer.ts";
 export * from "./x509_source.ts";
 export * from "./x509_svid.ts";
+export * from "./program_identity.ts";
