@@ -24,6 +24,7 @@ export const APPLY_OPTIMISTIC_ATTEMPTS_MAX = 8;
 const APPLY_BACKOFF_STEP_MS = 5;
 /** Events written by one transaction at most; a larger batch is applied in chunks, in order. */
 export const APPLY_EVENTS_PER_TRANSACTION_MAX = 500;
+const LOWER_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface ApplyResult {
   /** One per event that was new, in event order. */
@@ -63,6 +64,12 @@ export async function applyEvents(
   events: readonly PaymentEvent[],
   options: ApplyOptions = {},
 ): Promise<ApplyResult> {
+  for (const event of events) {
+    for (const id of [event.eventId, event.paymentId, event.fromAccount, event.toAccount]) {
+      // The inbox and the accounts answer in lower case; another spelling would never match them.
+      if (!LOWER_UUID.test(id)) throw new TypeError(`Cannot apply events as an id is not a lower-case UUID: ${id}`);
+    }
+  }
   const outcomes: Outcome[] = [];
   const duplicates: PaymentEvent[] = [];
   const changed = new Map<string, number>();

@@ -370,3 +370,14 @@ Deno.test("applyEvents() conserves money when batches from many partitions race 
     select sum(balance)::int8 as total from accounts.balances` as unknown as [{ total: number }];
   assert.equal(total, 4000);
 });
+
+Deno.test("applyEvents() refuses ids that are not lower-case UUIDs before touching the database", async () => {
+  await using t = await setup();
+  const event = payment(crypto.randomUUID(), crypto.randomUUID(), 1);
+  await assert.rejects(
+    () => applyEvents(t.database.db.sql, [{ ...event, fromAccount: event.fromAccount.toUpperCase() }]),
+    TypeError,
+  );
+  const [row] = await t.database.db.sql<{ n: number }[]>`select count(*)::int8 as n from accounts.inbox`;
+  assert.equal(row!.n, 0);
+});
