@@ -307,7 +307,7 @@ export async function backlog(sql: Sql): Promise<Backlog> {
           when 'payment.refunded' then ${NOTIFIED_ROLES["payment.refunded"]!.length}
           when 'payment.refund.failed' then ${NOTIFIED_ROLES["payment.refund.failed"]!.length}
           else 0 end), 0)::int from accounts.outbox)
-        - (select count(*)::int from notifications.deliveries where status in ('sent', 'unknown'))
+        - (select count(*)::int from notifications.deliveries)
         as "missingNotices"`;
   return row!;
 }

@@ -25,7 +25,7 @@ import { checkInvariants, formatViolations } from "./invariants.ts";
 const ACCOUNTS = 20;
 const OWNERS = 6;
 const PAYMENTS = Number(Deno.env.get("SYSTEM_PROPERTY_PAYMENTS") ?? 2_000);
-const RUNS = Number(Deno.env.get("SYSTEM_PROPERTY_RUNS") ?? 1);
+const RUNS = Number(Deno.env.get("SYSTEM_PROPERTY_RUNS") ?? 3);
 const SEED = Number(Deno.env.get("SYSTEM_PROPERTY_SEED") ?? 20_260_401);
 const CONCURRENCY = 32;
 
