@@ -68,8 +68,12 @@ async function pay(system: System, payer: Payer): Promise<{ ok: boolean; id?: st
     key: `bench-${++sequence}`,
     body: { from_account: payer.from, to_account: payer.to, amount: 1 + (sequence % 100), currency: "EUR" },
   });
+  if (reply.status !== 202 && !refusals.has(reply.status)) refusals.set(reply.status, reply.text.slice(0, 300));
   return reply.status === 202 ? { ok: true, id: reply.body.id, status: 202 } : { ok: false, status: reply.status };
 }
+
+/** The first answer of each refusing status, to say what went wrong. */
+const refusals = new Map<number, string>();
 
 async function completionTimes(system: System, ids: readonly string[]) {
   const rows = await system.sql<{ ms: number; status: string }[]>`
@@ -116,6 +120,10 @@ async function steadyPhase(system: System, payers: readonly Payer[]) {
   const answeredSeconds = (performance.now() - started) / 1000;
   const quietMs = await waitQuiet(system.sql, 300_000);
   const after = await conflictFigures(system);
+  const [stored] = await system.sql<{ n: number }[]>`
+    select count(*)::int as n from payments.transactions where created_at >= ${new Date(
+    Date.now() - (performance.now() - started),
+  )}`;
   const times = await completionTimes(system, ids);
   const applied = after.events - before.events;
   const conflicts = after.conflicts - before.conflicts;
@@ -124,8 +132,9 @@ async function steadyPhase(system: System, payers: readonly Payer[]) {
     `sent ${total} in ${sentSeconds.toFixed(1)} s (${slipped} started > 50 ms late), all answered after ` +
       `${answeredSeconds.toFixed(1)} s; 202: ${ids.length}; other answers: ${
         JSON.stringify(Object.fromEntries(failures))
-      }; quiet ${quietMs} ms after the last answer`,
+      }; quiet ${quietMs} ms after the last answer; payments stored in that time: ${stored!.n}`,
   );
+  for (const [status, text] of refusals) console.log(`first ${status} answer: ${text}`);
   console.log(
     `202 -> COMPLETED (database clock), ${times.completed.length} payments: p50 ${
       ms(percentile(times.completed, 50))
