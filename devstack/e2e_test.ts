@@ -10,6 +10,10 @@ import assert from "node:assert/strict";
 import * as jose from "jose";
 import { createTestDatabase, freePort } from "@securepay/shared/testing";
 import { Kafka, logLevel } from "kafkajs";
+import { credentials } from "@grpc/grpc-js";
+import { type AppError, callUnary, silentLogger } from "@securepay/shared";
+import { AccountServiceClient } from "@securepay/shared/gen/account";
+import { authorizeServer, mtlsClientCredentials, openX509Source } from "@securepay/shared/spiffe";
 import { BANNER_CURL_END, BANNER_CURL_START } from "./banner.ts";
 import { startDevIdp } from "./idp.ts";
 import { DEMO_DEPOSIT_MINOR } from "./seed.ts";
@@ -71,6 +75,33 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
       });
       assert.ok(stack.embeddedDatabase);
 
+      // Internal ports speak only mutual TLS: a plaintext caller gets no answer,
+      // and a valid SVID that DESIGN §3 does not allow is refused.
+      const plain = new AccountServiceClient(`localhost:${stack.ports.account}`, credentials.createInsecure());
+      try {
+        await assert.rejects(callUnary(plain, plain.getAccount, { id: crypto.randomUUID() }, { deadlineMs: 2_000 }));
+      } finally {
+        plain.close();
+      }
+      {
+        await using notifier = await openX509Source({
+          address: `unix://${stateDir}/spiffe/notification-service.sock`,
+          logger: silentLogger,
+        });
+        const intruder = new AccountServiceClient(
+          `localhost:${stack.ports.account}`,
+          mtlsClientCredentials(notifier, { authorize: authorizeServer("account-service") }),
+        );
+        try {
+          await assert.rejects(
+            callUnary(intruder, intruder.getAccount, { id: crypto.randomUUID() }, { deadlineMs: 5_000 }),
+            (error: AppError) => error.code === "forbidden",
+          );
+        } finally {
+          intruder.close();
+        }
+      }
+
       // The devstack broker the programs were given answers a real Kafka client.
       assert.deepEqual(stack.kafkaBrokers, [`127.0.0.1:${stack.ports.kafka}`]);
       const kafkaAdmin = new Kafka({ brokers: [...stack.kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
@@ -118,7 +149,7 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
       assert.equal(deposit.status, 201, JSON.stringify(deposit.body));
       assert.equal((deposit.body.account as Record<string, unknown>).balance, 5_000);
 
-      // Carol pays dave; the payment is accepted as PENDING (applying it comes with Kafka).
+      // Carol pays dave: accepted as PENDING, then applied through Kafka until COMPLETED.
       const payment = await api("POST", "/v1/payments", {
         token: carol,
         body: { from_account: from, to_account: to, amount: 1_250, currency: "EUR", description: "e2e" },
@@ -126,18 +157,27 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
       });
       assert.equal(payment.status, 202, JSON.stringify(payment.body));
       assert.equal(payment.body.status, "PENDING");
-      const read = await api("GET", `/v1/payments/${payment.body.id}`, { token: carol });
+      let read = await api("GET", `/v1/payments/${payment.body.id}`, { token: carol });
+      for (let i = 0; i < 300 && read.body.status === "PENDING"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        read = await api("GET", `/v1/payments/${payment.body.id}`, { token: carol });
+      }
       assert.equal(read.status, 200);
-      assert.equal(read.body.status, "PENDING");
+      assert.equal(read.body.status, "COMPLETED", JSON.stringify(read.body));
       assert.equal(read.body.amount, 1_250);
       const asPayee = await api("GET", `/v1/payments/${payment.body.id}`, { token: dave });
       assert.equal(asPayee.status, 200);
 
-      // Balances: the deposit is booked; the pending payment has not moved money yet.
+      // Balances and ledgers: the money moved once, as one debit and one credit.
       const carolNow = await api("GET", `/v1/accounts/${from}`, { token: carol });
       const daveNow = await api("GET", `/v1/accounts/${to}`, { token: dave });
-      assert.equal(carolNow.body.balance, 5_000);
-      assert.equal(daveNow.body.balance, 0);
+      assert.equal(carolNow.body.balance, 5_000 - 1_250);
+      assert.equal(daveNow.body.balance, 1_250);
+      const daveLedger = await api("GET", `/v1/accounts/${to}/ledger`, { token: dave });
+      assert.deepEqual(
+        (daveLedger.body.data as { kind: string; amount: number }[]).map((e) => [e.kind, e.amount]),
+        [["CREDIT", 1_250]],
+      );
       const foreign = await api("GET", `/v1/accounts/${from}`, { token: dave });
       assert.equal(foreign.status, 404, "another user's account is not visible");
     }

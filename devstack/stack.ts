@@ -2,7 +2,7 @@
  * The whole local stack, as `deno task dev` runs it and as the end-to-end
  * test boots it: the dev IdP, PostgreSQL (embedded PGlite unless
  * DATABASE_URL is given), Kafka (the devstack broker unless KAFKA_BROKERS
- * is given), then account, payment, gateway and notification
+ * is given), the SPIFFE Workload API (one socket per workload), then account, payment, gateway and notification
  * as child processes, each awaited on its admin /readyz, then the demo seed.
  */
 
@@ -12,6 +12,7 @@ import { DEV_IDP_PORT } from "./dev_token.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
 import { type DevIdp, startDevIdp } from "./idp.ts";
 import { startKafkaBroker } from "./kafka/mod.ts";
+import { startWorkloadApi } from "./spiffe/mod.ts";
 import { type Program, spawnSupervised } from "./program.ts";
 import { type DemoUser, SEED_ADMIN_SUBJECT, seedDemoData, type SeededAccount } from "./seed.ts";
 
@@ -73,6 +74,8 @@ export interface StackOptions {
   output?: (line: string) => void;
   /** Colour the program prefixes (for a terminal). */
   color?: boolean;
+  /** Lifetime of the SVIDs the Workload API issues (default one hour, as SPIRE). */
+  svidTtlSeconds?: number;
   /** Bound on each program's readiness; the first run may download packages. */
   readyTimeoutMs?: number;
   /** Bound on each program's shutdown before SIGKILL. */
@@ -105,6 +108,8 @@ export interface Stack extends AsyncDisposable {
 
 export interface ProgramSpec {
   readonly name: string;
+  /** Its workload name: the path of its SPIFFE ID and the name of its Workload API socket. */
+  readonly workload: string;
   readonly dir: string;
   readonly adminPort: (p: StackPorts) => number;
   readonly env: (p: StackPorts) => Record<string, string>;
@@ -114,24 +119,28 @@ export interface ProgramSpec {
 export const PROGRAMS: readonly ProgramSpec[] = [
   {
     name: "account",
+    workload: "account-service",
     dir: "account",
     adminPort: (p) => p.accountAdmin,
     env: (p) => ({ GRPC_PORT: String(p.account), ADMIN_PORT: String(p.accountAdmin) }),
   },
   {
     name: "payment",
+    workload: "payment-service",
     dir: "payment",
     adminPort: (p) => p.paymentAdmin,
     env: (p) => ({ GRPC_PORT: String(p.payment), ADMIN_PORT: String(p.paymentAdmin) }),
   },
   {
     name: "gateway",
+    workload: "api-gateway",
     dir: "gateway",
     adminPort: (p) => p.gatewayAdmin,
     env: (p) => ({ PORT: String(p.gateway), ADMIN_PORT: String(p.gatewayAdmin) }),
   },
   {
     name: "notification",
+    workload: "notification-service",
     dir: "notification",
     adminPort: (p) => p.notificationAdmin,
     env: (p) => ({ ADMIN_PORT: String(p.notificationAdmin) }),
@@ -187,6 +196,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const programOptions: Parameters<typeof spawnSupervised>[0][] = [];
   let stopping = false;
   try {
+    const spiffe = resources.use(
+      "Workload API",
+      await startWorkloadApi({ stateDir, ttlSeconds: options.svidTtlSeconds }),
+    );
+    say(`SPIFFE Workload API: one socket per workload in ${stateDir}/spiffe/, trust bundle ${spiffe.bundlePath}`);
     const idp = resources.use("dev IdP", await startDevIdp({ port: ports.idp, stateDir }));
     ports.idp = idp.port;
     say(`dev IdP on ${idp.issuer} (JWKS ${idp.jwksUrl})`);
@@ -248,7 +262,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         name: spec.name,
         main: `${spec.dir}/main.ts`,
         watch: options.watch ? [`${spec.dir}/`, "shared/"] : undefined,
-        env: { ...common, ...spec.env(ports) },
+        env: { ...common, ...spec.env(ports), SPIFFE_ENDPOINT_SOCKET: spiffe.endpoint(spec.workload) },
         adminPort: spec.adminPort(ports),
         output: write,
         color: color ? COLORS[i % COLORS.length] : undefined,

@@ -1,12 +1,20 @@
 /** Composition root of the gateway program. */
 
-import { ConfigError, createLogger, shutdownSignal } from "@securepay/shared";
+import { ConfigError, createLogger, parseEach, shutdownSignal } from "@securepay/shared";
+import { openProgramIdentity, parseProgramIdentity, type ProgramIdentity } from "@securepay/shared/spiffe";
 import { parseGatewayConfig, startGateway } from "./mod.ts";
 
 export async function main(env: Record<string, string | undefined>): Promise<number> {
-  let config;
+  let config, identityConfig;
   try {
-    config = parseGatewayConfig(env);
+    [config, identityConfig] = parseEach([
+      () => parseGatewayConfig(env),
+      () =>
+        parseProgramIdentity(env, [
+          env.PAYMENT_SERVICE_ADDR || "localhost:8081",
+          env.ACCOUNT_SERVICE_ADDR || "localhost:50051",
+        ]),
+    ]);
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -15,8 +23,20 @@ export async function main(env: Record<string, string | undefined>): Promise<num
     throw error;
   }
   const logger = createLogger({ service: "gateway", level: config.logLevel });
+  let identity: ProgramIdentity;
+  try {
+    identity = await openProgramIdentity(identityConfig, { logger });
+  } catch (error) {
+    logger.error("Cannot start as the workload identity is unavailable", { error });
+    return 1;
+  }
   {
-    await using _gateway = startGateway(config, { logger });
+    await using _identity = identity;
+    await using _gateway = startGateway(config, {
+      logger,
+      paymentCredentials: identity.clientCredentials("payment-service"),
+      accountCredentials: identity.clientCredentials("account-service"),
+    });
     logger.info("gateway ready");
     const signal = await shutdownSignal();
     logger.info("shutting down", { signal });

@@ -34,8 +34,10 @@ export interface Gateway extends AsyncDisposable {
 
 export interface StartGatewayOptions {
   logger: Logger;
-  /** Channel credentials for both services; insecure until mTLS arrives. */
-  credentials?: ChannelCredentials;
+  /** Credentials for dialing payment, expecting its SVID; insecure when unset (tests). */
+  paymentCredentials?: ChannelCredentials;
+  /** Credentials for dialing account, expecting its SVID; insecure when unset (tests). */
+  accountCredentials?: ChannelCredentials;
   /** Replaces the JWKS verifier built from the configuration. */
   verifier?: TokenVerifier;
 }
@@ -48,16 +50,23 @@ export function startGateway(config: GatewayConfig, options: StartGatewayOptions
   });
   const metrics = new MetricsRegistry();
   metrics.gauge("securepay_up", "1 while the program runs").set(1, { service: "gateway" });
-  const credentials = options.credentials ?? grpcCredentials.createInsecure();
 
   try {
     const accounts = stack.use(
       "account client",
-      grpcAccounts({ address: config.accountServiceAddr, credentials, deadlineMs: config.grpcDeadlineMs }),
+      grpcAccounts({
+        address: config.accountServiceAddr,
+        credentials: options.accountCredentials ?? grpcCredentials.createInsecure(),
+        deadlineMs: config.grpcDeadlineMs,
+      }),
     );
     const payments = stack.use(
       "payment client",
-      grpcPayments({ address: config.paymentServiceAddr, credentials, deadlineMs: config.grpcDeadlineMs }),
+      grpcPayments({
+        address: config.paymentServiceAddr,
+        credentials: options.paymentCredentials ?? grpcCredentials.createInsecure(),
+        deadlineMs: config.grpcDeadlineMs,
+      }),
     );
     // Ready when both services behind us answer their health checks.
     const admin = stack.use(

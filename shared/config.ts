@@ -205,3 +205,25 @@ export function redactUrl(value: string): string {
     return value.replace(/\/\/([^:/@]+):[^@/]*@/, "//$1:***@");
   }
 }
+
+/**
+ * Runs several parsers of one environment and throws one ConfigError with
+ * all their problems, so a program reports every bad variable at once even
+ * when its settings are read by more than one module.
+ */
+export function parseEach<T extends readonly unknown[]>(
+  parsers: { [K in keyof T]: () => T[K] },
+): T {
+  const problems: string[] = [];
+  const results = parsers.map((parse) => {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+      return undefined;
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return results as unknown as T;
+}

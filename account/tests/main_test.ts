@@ -25,6 +25,7 @@ Deno.test("main() exits 1 when the database cannot be reached", async () => {
   const port = freePort();
   const code = await main({
     DATABASE_URL: `postgres://nobody@127.0.0.1:${port}/none`,
+    GRPC_INSECURE_LOOPBACK: "true",
     GRPC_PORT: "0",
     ADMIN_PORT: "0",
     LOG_LEVEL: "error",

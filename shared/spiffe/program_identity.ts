@@ -10,7 +10,7 @@
  */
 
 import { type ChannelCredentials, credentials, ServerCredentials } from "@grpc/grpc-js";
-import type { EnvReader } from "../config.ts";
+import { type EnvReader, envReader } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { mtlsClientCredentials, mtlsServerCredentials } from "./grpc_credentials.ts";
 import { authorizeCallersOf, authorizeServer, CALLERS_OF, type Workload } from "./identities.ts";
@@ -99,4 +99,15 @@ export async function openProgramIdentity(
     source,
     [Symbol.asyncDispose]: () => source.close(),
   };
+}
+
+/** Parses the identity settings alone; throws ConfigError with every problem. */
+export function parseProgramIdentity(
+  env: Record<string, string | undefined>,
+  grpcAddresses: readonly string[],
+): ProgramIdentityConfig {
+  const r = envReader(env);
+  const config = readProgramIdentity(r, grpcAddresses);
+  r.done();
+  return config;
 }

@@ -39,7 +39,13 @@ export async function spawnProgram(name: string, options: SpawnProgramOptions): 
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", options.main],
     cwd: repoRoot,
-    env: { NO_COLOR: "1", ...options.env },
+    // A component test runs one program without a Workload API, so it asks
+    // for plaintext gRPC on the loopback unless it brings an identity.
+    env: {
+      NO_COLOR: "1",
+      ...(options.env.SPIFFE_ENDPOINT_SOCKET ? {} : { GRPC_INSECURE_LOOPBACK: "true" }),
+      ...options.env,
+    },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
