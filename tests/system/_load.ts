@@ -24,6 +24,8 @@ export interface WorldAccount {
 }
 
 export interface World {
+  /** Distinguishes this world's Idempotency-Keys from those of other worlds of the same run. */
+  readonly id: string;
   readonly accounts: readonly WorldAccount[];
   readonly adminToken: string;
   /** What this run deposited, by currency (201 answers only). */
@@ -38,6 +40,7 @@ export async function createWorld(system: System, specs: readonly AccountSpec[])
   const ownerCount = Math.max(...specs.map((s) => s.owner)) + 1;
   const owners = Array.from({ length: ownerCount }, (_, i) => `owner${i}-${system.runId}`);
   const tokens = await Promise.all(owners.map((o) => system.token(o)));
+  const id = crypto.randomUUID().slice(0, 8);
   const deposits: Record<string, number> = {};
   const accounts: WorldAccount[] = [];
   for (const [i, spec] of specs.entries()) {
@@ -49,14 +52,14 @@ export async function createWorld(system: System, specs: readonly AccountSpec[])
       const deposit = await call(system.gatewayUrl, "POST", `/v1/accounts/${id}/deposits`, {
         token: adminToken,
         body: { amount: spec.depositMinor },
-        key: `deposit-${i}`,
+        key: `deposit-${id}-${i}`,
       });
       if (deposit.status !== 201) throw new Error(`Cannot fund account ${i}: ${deposit.status} ${deposit.text}`);
       deposits[spec.currency] = (deposits[spec.currency] ?? 0) + spec.depositMinor;
     }
     accounts.push({ id, owner: owners[spec.owner]!, currency: spec.currency, token });
   }
-  return { accounts, adminToken, deposits, owners: [...owners, `admin-${system.runId}`] };
+  return { id, accounts, adminToken, deposits, owners: [...owners, `admin-${system.runId}`] };
 }
 
 export type Op =
@@ -128,7 +131,7 @@ export async function runLoad(
   const stored = new Map<number, { sameBody: boolean; reply: Reply }>();
   const started = performance.now();
 
-  const keyOf = (i: number) => `pay-${i}`;
+  const keyOf = (i: number) => `pay-${world.id}-${i}`;
   const bodyOf = (op: Extract<Op, { kind: "pay" }>, changed = false) => {
     const from = world.accounts[op.from]!;
     return {
@@ -227,7 +230,7 @@ export async function runLoad(
     refundChain.set(op.of, finished[i]!);
     if (prior !== undefined) await prior;
     const second = prior !== undefined;
-    const refundKey = `refund-${i}`;
+    const refundKey = `refund-${world.id}-${i}`;
     if (original.paymentId === undefined) {
       return {
         op,
@@ -334,7 +337,8 @@ export async function waitQuiet(sql: Sql, timeoutMs = 120_000): Promise<number> 
 export async function compareWithDatabase(sql: Sql, world: World, load: LoadResult): Promise<string[]> {
   const problems: string[] = [];
   const rows = await sql<{ id: string; status: string }[]>`
-    select id, status from payments.transactions where principal = any(${world.owners})`;
+    select id, status from payments.transactions
+    where principal = any(${world.owners}) and idempotency_key like ${`pay-${world.id}-%`}`;
   const inDb = new Map(rows.map((r) => [r.id, r.status]));
   for (const id of load.acceptedIds) {
     const status = inDb.get(id);
