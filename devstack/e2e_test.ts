@@ -310,6 +310,21 @@ Deno.test("deno task dev prints a ready banner whose curl works, and Ctrl-C stop
     const [body, code] = new TextDecoder().decode(ran.stdout).trim().split("\n");
     assert.equal(code, "202", `${body}\n${new TextDecoder().decode(ran.stderr)}`);
     assert.equal(JSON.parse(body!).status, "PENDING");
+    const paymentId = JSON.parse(body!).id;
+
+    // The banner's second command shows the payment COMPLETED once account applied it.
+    const followUp = output.slice(output.indexOf("A moment later the payment is COMPLETED")).split("\n")
+      .slice(2, 4).join("\n").trim();
+    assert.match(followUp, /^curl /);
+    let listed: { data: { id: string; status: string }[] } = { data: [] };
+    for (let i = 0; i < 150; i++) {
+      const read = await new Deno.Command("bash", { args: ["-c", followUp], stdout: "piped" }).output();
+      listed = JSON.parse(new TextDecoder().decode(read.stdout));
+      if (listed.data[0]?.status === "COMPLETED") break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(listed.data[0]?.id, paymentId);
+    assert.equal(listed.data[0]?.status, "COMPLETED");
 
     // A terminal's Ctrl-C arrives twice (directly and forwarded by `deno task`).
     child.kill("SIGINT");
