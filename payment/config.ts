@@ -38,6 +38,8 @@ export interface PaymentConfig {
     readonly relayBatchMax: number;
     /** Outbox polling interval when no NOTIFY arrives. */
     readonly relayPollMs: number;
+    /** How long the group waits for a silent member before giving its partitions to another. */
+    readonly sessionTimeoutMs: number;
   } | undefined;
 }
 
@@ -76,7 +78,8 @@ export function parsePaymentConfig(env: Record<string, string | undefined>): Pay
   const brokers = read.list("KAFKA_BROKERS", []);
   const relayBatchMax = read.int("OUTBOX_BATCH_MAX", 500, { min: 1, max: 10_000 });
   const relayPollMs = read.int("OUTBOX_POLL_MS", 250, { min: 10, max: 60_000 });
+  const sessionTimeoutMs = read.int("KAFKA_SESSION_TIMEOUT_MS", 30_000, { min: 6_000, max: 300_000 });
   read.done();
-  if (brokers.length > 0) return { ...config, kafka: { brokers, relayBatchMax, relayPollMs } };
+  if (brokers.length > 0) return { ...config, kafka: { brokers, relayBatchMax, relayPollMs, sessionTimeoutMs } };
   return config;
 }

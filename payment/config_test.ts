@@ -50,9 +50,15 @@ Deno.test("parsePaymentConfig() reads Redis, idempotency TTLs and Kafka, refusin
     REDIS_URL: "redis://127.0.0.1:6379",
     KAFKA_BROKERS: "k1:9092, k2:9092",
     OUTBOX_POLL_MS: "100",
+    KAFKA_SESSION_TIMEOUT_MS: "6000",
   });
   assert.equal(real.redisUrl, "redis://127.0.0.1:6379");
-  assert.deepEqual(real.kafka, { brokers: ["k1:9092", "k2:9092"], relayBatchMax: 500, relayPollMs: 100 });
+  assert.deepEqual(real.kafka, {
+    brokers: ["k1:9092", "k2:9092"],
+    relayBatchMax: 500,
+    relayPollMs: 100,
+    sessionTimeoutMs: 6_000,
+  });
   assert.throws(
     () => parsePaymentConfig({ ...base, IDEMPOTENCY_TTL_MS: "3600000", REDIS_URL: "http://x" }),
     (e) => e instanceof ConfigError && e.problems.length === 2,

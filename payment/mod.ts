@@ -107,7 +107,13 @@ export async function startPaymentService(
     let reportFatal: (error: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => reportFatal = resolve);
     if (config.kafka) {
-      const kafka = connectKafka({ brokers: config.kafka.brokers, clientId: "payment-service", logger, metrics });
+      const kafka = connectKafka({
+        brokers: config.kafka.brokers,
+        clientId: "payment-service",
+        logger,
+        metrics,
+        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+      });
       const producer = stack.use("kafka producer", await kafka.producer());
       const relay = stack.use(
         "outbox relay",
