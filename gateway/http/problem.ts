@@ -69,7 +69,21 @@ export function toAppError(error: unknown): AppError {
   return new AppError("internal", "internal error", { cause: error });
 }
 
+/**
+ * When a request that carries an Idempotency-Key meets an unavailable or
+ * too slow service, the gateway cannot know whether it took effect (the
+ * call may have committed just after its deadline). The caller learns that
+ * a retry with the same key is the safe way to find out.
+ */
+const UNKNOWN_OUTCOME_DETAIL =
+  "A service behind the gateway is unavailable or did not answer in time, so the request " +
+  "may or may not have taken effect. Retry it with the same Idempotency-Key: it is applied at most once, and the " +
+  "retry answers with its outcome.";
+
 export function problemResponse(c: Context<GatewayEnv>, error: AppError): Response {
+  if (error.code === "upstream_unavailable" && c.req.method === "POST" && c.req.header("idempotency-key")) {
+    error = new AppError("upstream_unavailable", UNKNOWN_OUTCOME_DETAIL, { cause: error.cause });
+  }
   const requestId = c.get("requestId") ?? crypto.randomUUID();
   const problem = problemOf(error, { requestId, instance: c.req.path.slice(0, 256) });
   const headers: Record<string, string> = {

@@ -94,6 +94,19 @@ Deno.test("gateway answers 503 upstream_unavailable, without internals, when a s
   }
 });
 
+Deno.test("gateway tells a caller whose keyed request met an unavailable service to retry with the same key", async () => {
+  await using h = await startHarness();
+  const token = await h.token("alice");
+  const answer = await h.call("POST", "/v1/payments", {
+    token,
+    idempotencyKey: "retry-me",
+    json: { from_account: A, to_account: B, amount: 100, currency: "EUR" },
+  });
+  assertProblem(answer, 503, "upstream_unavailable");
+  assert.equal(answer.headers.get("retry-after"), "1");
+  assert.match(answer.body.detail, /Retry it with the same Idempotency-Key/);
+});
+
 Deno.test("POST /v1/payments rejects bad amounts, currencies, ids and fields with validation_error", async () => {
   await using h = await startHarness();
   const token = await h.token("alice");
