@@ -41,8 +41,10 @@ export function canPayFrom(principal: Principal, account: Account): boolean {
 }
 
 /** Refunds are for staff who handle disputes, never for the payer or payee. */
-export function canRefund(principal: Principal): boolean {
-  return hasRole(principal, "ADMIN", "SUPPORT");
+export function canRefund(principal: Principal, payment?: Payment): boolean {
+  if (!hasRole(principal, "ADMIN", "SUPPORT")) return false;
+  return payment === undefined ||
+    (payment.payerOwnerId !== principal.subject && payment.payeeOwnerId !== principal.subject);
 }
 
 export function canReadPayment(principal: Principal, payment: Payment): boolean {

@@ -175,6 +175,10 @@ export function registerPaymentRoutes(app: OpenAPIHono<GatewayEnv>, deps: RouteD
       const idempotencyKey = c.req.valid("header")["idempotency-key"];
       let result;
       try {
+        const payment = await payments.getPayment(id, callContextOf(c));
+        if (!canRefund(c.var.principal, payment)) {
+          throw forbidden("a payment cannot be refunded by its payer or payee");
+        }
         result = await payments.refundPayment({ paymentId: id, idempotencyKey }, callContextOf(c));
       } catch (error) {
         if (error instanceof AppError && error.code === "not_found") throw notFound("payment");

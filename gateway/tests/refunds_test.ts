@@ -96,7 +96,10 @@ Deno.test("POST /v1/payments/{id}/refunds: staff only, a COMPLETED payment only,
   const support = await s.token("sam", "SUPPORT");
   const path = `/v1/payments/${id}/refunds`;
 
-  for (const token of [alice, await s.token("bob"), await s.token("audrey", "AUDITOR")]) {
+  // Staff who paid or were paid cannot refund their own payment either.
+  const staffPayer = await s.token("alice", "USER", "SUPPORT");
+  const staffPayee = await s.token("bob", "ADMIN");
+  for (const token of [alice, await s.token("bob"), await s.token("audrey", "AUDITOR"), staffPayer, staffPayee]) {
     assertProblem(await s.call("POST", path, { token, idempotencyKey: "r" }), 403, "forbidden");
   }
   assertProblem(await s.call("POST", path, { token: support }), 400, "idempotency_key_missing");

@@ -109,6 +109,11 @@ export function createPaymentService(deps: PaymentServiceDeps): PaymentService {
     async refundPayment(raw, context) {
       assertValidRefundPayment(raw);
       const paymentId = raw.paymentId.toLowerCase();
+      // Staff handle disputes of others: nobody refunds a payment they made or received.
+      const target = await deps.store.findById(paymentId);
+      if (target && (target.payerOwnerId === raw.principal || target.payeeOwnerId === raw.principal)) {
+        throw new AppError("forbidden", "a payment cannot be refunded by its payer or payee");
+      }
       const requestedAt = clock().toISOString();
       const result = await deps.store.requestRefund({
         refundId: newId(),
@@ -152,6 +157,10 @@ export function createPaymentService(deps: PaymentServiceDeps): PaymentService {
       if (existing) return replay(existing, fingerprint);
 
       const { payer, payee } = await checkAccounts(deps.accounts, input, context);
+      // The gateway checks this too; no service trusts the network alone.
+      if (payer.ownerId !== input.principal) {
+        throw new AppError("forbidden", "only the owner of from_account may pay from it");
+      }
 
       const now = clock().toISOString();
       const payment: Payment = {

@@ -99,8 +99,12 @@ Deno.test("initiatePayment() replays the stored payment for a repeated key and r
   assert.deepEqual(again, { payment: first.payment, replayed: true });
   await rejectsWith(service.initiatePayment(request({ amountMinor: 1 }), context), "idempotency_key_reused");
   await rejectsWith(service.initiatePayment(request({ description: "" }), context), "idempotency_key_reused");
-  // The key is scoped to the principal: bob's "key-1" is another payment.
-  const bobs = await service.initiatePayment(request({ principal: "bob" }), context);
+  // The key is scoped to the principal: bob's "key-1", from an account of his, is another payment.
+  const asBob = createPaymentService({
+    store: postgresPaymentStore(database.db.sql),
+    accounts: accountsOf([open(PAYER, "bob"), open(PAYEE, "alice")]),
+  });
+  const bobs = await asBob.initiatePayment(request({ principal: "bob" }), context);
   assert.notEqual(bobs.payment.id, first.payment.id);
   assert.deepEqual(await counts(database.db.sql), { transactions: 2, outbox: 2 });
 });
@@ -122,7 +126,16 @@ Deno.test("initiatePayment() applies the account rules in a fixed order and stor
     const service = createPaymentService({ store, accounts: accountsOf(accounts) });
     await rejectsWith(service.initiatePayment(request(), context), code, message);
   }
-  const service = createPaymentService({ store, accounts: accountsOf([open(PAYER, "a", 1050), open(PAYEE, "b")]) });
+  // Nobody but the owner pays from an account, whatever the gateway let through.
+  const foreign = createPaymentService({
+    store,
+    accounts: accountsOf([open(PAYER, "mallory", 5000), open(PAYEE, "b")]),
+  });
+  await rejectsWith(foreign.initiatePayment(request(), context), "forbidden", /owner of from_account/);
+  const service = createPaymentService({
+    store,
+    accounts: accountsOf([open(PAYER, "alice", 1050), open(PAYEE, "b")]),
+  });
   assert.equal((await service.initiatePayment(request(), context)).payment.amountMinor, 1050);
   assert.deepEqual(await counts(database.db.sql), { transactions: 1, outbox: 1 });
 });

@@ -158,6 +158,12 @@ Deno.test("RefundPayment: only a COMPLETED payment, only once, replayed byte for
   await failsWith(stack.refund({ paymentId: crypto.randomUUID() }), "not_found");
   await failsWith(stack.refund({ paymentId: "nope" }), "validation_error");
   await failsWith(stack.refund({ paymentId: paid.id, principal: { subject: "alice", roles: ["USER"] } }), "forbidden");
+  // Not even staff may refund a payment they made or received.
+  await failsWith(
+    stack.refund({ paymentId: paid.id, principal: { subject: "alice", roles: ["SUPPORT"] } }),
+    "forbidden",
+  );
+  await failsWith(stack.refund({ paymentId: paid.id, principal: { subject: "bob", roles: ["ADMIN"] } }), "forbidden");
   await sql`update payments.transactions set status = 'COMPLETED' where id = ${paid.id}`;
 
   const first = await stack.refund({ paymentId: paid.id, idempotencyKey: "r1" });

@@ -42,7 +42,14 @@ Deno.test("ListPayments filters by owner, account and status and pages newest fi
   const made: Payment[] = [];
   for (let i = 0; i < 5; i++) {
     made.push((await stack.initiate({ fromAccount: alice.id, toAccount: bob.id, amount: 100 + i })).payment!);
-    made.push((await stack.initiate({ fromAccount: bob.id, toAccount: carol.id, amount: 200 + i })).payment!);
+    made.push(
+      (await stack.initiate({
+        principal: { subject: "bob", roles: ["USER"] },
+        fromAccount: bob.id,
+        toAccount: carol.id,
+        amount: 200 + i,
+      })).payment!,
+    );
   }
   const newestFirst = (ps: Payment[]) =>
     [...ps].sort((a, b) =>
