@@ -23,6 +23,15 @@ export interface PostgresOptions {
   connectTimeoutSeconds?: number;
   /** Application name shown in pg_stat_activity. */
   applicationName?: string;
+  /**
+   * Bounds on the server side, so that no statement, lock wait or abandoned
+   * transaction can hold a consumer's partition for longer: a connection
+   * that died mid-transaction otherwise keeps its locks until the kernel
+   * notices, which can take hours.
+   */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
+  idleInTransactionTimeoutMs?: number;
 }
 
 /** The largest amount or balance the platform stores: 2^53 - 1 minor units. */
@@ -51,7 +60,12 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     idle_timeout: 60,
     onnotice: false,
-    connection: { application_name: options.applicationName ?? "securepay" },
+    connection: {
+      application_name: options.applicationName ?? "securepay",
+      statement_timeout: options.statementTimeoutMs ?? 30_000,
+      lock_timeout: options.lockTimeoutMs ?? 10_000,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
+    },
     types: {
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: parseInt8 },
     },

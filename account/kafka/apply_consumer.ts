@@ -78,7 +78,15 @@ export function applyPaymentsHandler(options: ApplyHandlerOptions): PartitionBat
     if (events.length > 0) {
       // A database failure throws here: the consumer retries, then fetches the batch again (never dead-letters it).
       const result = await applyEvents(options.sql, events, { onConflict: () => conflicts.inc() });
-      await options.invalidate(result.changed);
+      // A redelivered event finds its work committed, perhaps by a process that
+      // crashed before it invalidated the cache: invalidate its accounts again
+      // at their current versions, so a stale balance cannot outlive the crash.
+      const changed = new Set(result.changed.map((c) => c.id));
+      const redelivered = [...new Set(result.duplicates.flatMap((e) => [e.fromAccount, e.toAccount]))]
+        .filter((id) => !changed.has(id));
+      const current = redelivered.length === 0 ? [] : await options.sql<{ id: string; version: number }[]>`
+        select id, version from accounts.balances where id = any(${redelivered}::uuid[])`;
+      await options.invalidate([...result.changed, ...current.map((r) => ({ id: r.id, version: r.version }))]);
       for (const outcome of result.outcomes) {
         const { event } = outcome;
         results.inc({ topic: event.topic, result: outcome.applied ? "applied" : outcome.reason });
