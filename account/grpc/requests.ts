@@ -7,6 +7,7 @@
 
 import {
   amountProblem,
+  AppError,
   type Cursor,
   decodeCursor,
   isCurrency,
@@ -102,6 +103,11 @@ export function parseDeposit(request: DepositRequest): DepositInput {
   if (request.principal === undefined) issues.add("principal", "is required");
   else checkPrincipal(issues, request.principal);
   issues.throwIfAny();
+  // Money enters only through an ADMIN's deposit. The gateway checks this
+  // too; no service trusts the network alone.
+  if (!request.principal!.roles.includes("ADMIN")) {
+    throw new AppError("forbidden", "only an ADMIN may deposit");
+  }
   return {
     accountId: request.accountId.toLowerCase(),
     amount: request.amount,

@@ -121,3 +121,13 @@ Deno.test("parseDeposit() requires a principal and a printable Idempotency-Key o
     ["idempotency_key", "principal.subject"],
   );
 });
+
+Deno.test("parseDeposit() refuses anyone but an ADMIN, whatever the caller let through", () => {
+  for (const roles of [[], ["USER"], ["SUPPORT", "AUDITOR"]]) {
+    assert.throws(
+      () => parseDeposit({ accountId: ID, amount: 1, idempotencyKey: "k", principal: { subject: "mallory", roles } }),
+      (error: unknown) => error instanceof AppError && error.code === "forbidden",
+      roles.join(","),
+    );
+  }
+});
