@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import * as jose from "jose";
 import { createTestDatabase, freePort } from "@securepay/shared/testing";
 import { Kafka, logLevel } from "kafkajs";
-import { credentials } from "@grpc/grpc-js";
+import { credentials, status as grpcStatus } from "@grpc/grpc-js";
 import { type AppError, callUnary, silentLogger } from "@securepay/shared";
 import { AccountServiceClient } from "@securepay/shared/gen/account";
 import { authorizeServer, mtlsClientCredentials, openX509Source } from "@securepay/shared/spiffe";
@@ -95,7 +95,7 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
         try {
           await assert.rejects(
             callUnary(intruder, intruder.getAccount, { id: crypto.randomUUID() }, { deadlineMs: 5_000 }),
-            (error: AppError) => error.code === "forbidden",
+            (error: AppError) => (error.cause as { code?: number }).code === grpcStatus.PERMISSION_DENIED,
           );
         } finally {
           intruder.close();

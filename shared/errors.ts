@@ -111,10 +111,11 @@ export function httpCodeForGrpcStatus(code: GrpcStatus): ErrorCode {
     case GrpcStatus.OUT_OF_RANGE:
       return "validation_error";
     case GrpcStatus.UNAUTHENTICATED:
-      return "unauthenticated";
     case GrpcStatus.PERMISSION_DENIED:
-      // A service refusing the gateway's own identity is our fault, not the caller's.
-      return "forbidden";
+      // Without a SecurePay code these come from mTLS: a service refused the
+      // caller's own workload identity. That is the platform's fault, not the
+      // end user's, and must not read as a bad token (401) or a refusal (403).
+      return "upstream_unavailable";
     case GrpcStatus.NOT_FOUND:
       return "not_found";
     case GrpcStatus.ALREADY_EXISTS:

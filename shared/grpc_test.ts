@@ -113,7 +113,8 @@ Deno.test("serveGrpc() answers grpc.health.v1 and stops serving when drained", a
 
 Deno.test("fromServiceError() maps plain gRPC statuses through the one table", () => {
   assert.equal(fromServiceError({ code: GrpcStatus.UNAVAILABLE }).code, "upstream_unavailable");
-  assert.equal(fromServiceError({ code: GrpcStatus.PERMISSION_DENIED }).code, "forbidden");
+  assert.equal(fromServiceError({ code: GrpcStatus.PERMISSION_DENIED }).code, "upstream_unavailable");
+  assert.equal(fromServiceError({ code: GrpcStatus.UNAUTHENTICATED }).code, "upstream_unavailable");
   assert.equal(fromServiceError({ code: GrpcStatus.UNKNOWN }).code, "internal");
   assert.equal(fromServiceError(new Error("x")).code, "internal");
 });
