@@ -45,6 +45,19 @@ export function parseGatewayConfig(env: Env): GatewayConfig {
     grpcDeadlineMs: r.int("GRPC_DEADLINE_MS", 5_000, { min: 10, max: 120_000 }),
     shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 100, max: 120_000 }),
   };
+  // Keys fetched over plain HTTP could be swapped on the way, and with them
+  // every token: plain HTTP is for an IdP on this machine only (devstack).
+  if (config.auth.jwksUrl.startsWith("http:") && !isLoopbackUrl(config.auth.jwksUrl)) {
+    r.problem("AUTH_JWKS_URL must use https unless the identity provider is on the loopback");
+  }
   r.done();
   return config;
+}
+
+function isLoopbackUrl(value: string): boolean {
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(value).hostname);
+  } catch {
+    return false;
+  }
 }

@@ -84,3 +84,19 @@ Deno.test("parseGatewayConfig() reports every bad variable at once", () => {
     },
   );
 });
+
+Deno.test("parseGatewayConfig() takes the JWKS over https, or plain http only from the loopback", () => {
+  const base = { AUTH_ISSUER: "https://idp.example" };
+  assert.equal(
+    parseGatewayConfig({ ...base, AUTH_JWKS_URL: "https://idp.example/jwks" }).auth.jwksUrl,
+    "https://idp.example/jwks",
+  );
+  assert.equal(
+    parseGatewayConfig({ ...base, AUTH_JWKS_URL: "http://127.0.0.1:8089/jwks" }).auth.jwksUrl,
+    "http://127.0.0.1:8089/jwks",
+  );
+  assert.throws(
+    () => parseGatewayConfig({ ...base, AUTH_JWKS_URL: "http://idp.example/jwks" }),
+    /AUTH_JWKS_URL must use https/,
+  );
+});

@@ -34,6 +34,11 @@ export const ERROR_CODES = {
     title: "Idempotency-Key in use by a request still running",
   },
   conflict: { httpStatus: 409, grpcStatus: GrpcStatus.FAILED_PRECONDITION, title: "Conflict" },
+  request_timeout: {
+    httpStatus: 408,
+    grpcStatus: GrpcStatus.DEADLINE_EXCEEDED,
+    title: "Request body not received in time",
+  },
   payload_too_large: { httpStatus: 413, grpcStatus: GrpcStatus.INVALID_ARGUMENT, title: "Payload too large" },
   unsupported_media_type: {
     httpStatus: 415,

@@ -116,8 +116,11 @@ function principalOf(payload: jose.JWTPayload): Principal {
     if (!Array.isArray(claim) || claim.length > ROLES_MAX || !claim.every((r) => typeof r === "string")) {
       throw invalidToken();
     }
-    // Names this platform does not know grant nothing.
+    // Names this platform does not know grant nothing; a claim made only of
+    // such names (a disabled or misspelt role) grants nothing either, rather
+    // than falling back to USER.
     roles = [...new Set(claim.filter(isRole))];
+    if (claim.length > 0 && roles.length === 0) throw invalidToken();
   }
   return { subject, roles: roles.length > 0 ? roles : ["USER"] };
 }

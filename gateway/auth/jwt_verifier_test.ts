@@ -29,14 +29,15 @@ Deno.test("verify() accepts RS256, ES256 and EdDSA tokens from the JWKS", async 
   }
 });
 
-Deno.test("verify() keeps known roles, drops unknown ones and falls back to USER", async () => {
+Deno.test("verify() keeps known roles, drops unknown ones, falls back to USER only without any, and refuses unknown-only", async () => {
   await using idp = await startTestIdp();
   const verifier = verifierFor(idp);
   assert.deepEqual(
     (await verifier.verify(await idp.sign({ roles: ["ADMIN", "WIZARD", "AUDITOR", "ADMIN"] }))).roles,
     ["ADMIN", "AUDITOR"],
   );
-  assert.deepEqual((await verifier.verify(await idp.sign({ roles: ["WIZARD"] }))).roles, ["USER"]);
+  await assertCode(verifier.verify(await idp.sign({ roles: ["WIZARD"] })), "unauthenticated");
+  await assertCode(verifier.verify(await idp.sign({ roles: ["admin"] })), "unauthenticated");
   assert.deepEqual((await verifier.verify(await idp.sign({ roles: [] }))).roles, ["USER"]);
 });
 

@@ -17,8 +17,23 @@ function tooLarge(limitBytes: number): AppError {
   return new AppError("payload_too_large", `the request body exceeds ${limitBytes} bytes`);
 }
 
-/** The body's bytes, or payload_too_large as soon as they pass `limitBytes`. */
-export async function readBounded(request: Request, limitBytes: number): Promise<Uint8Array> {
+/**
+ * How long a client may take to send its whole body. Without a bound, slow
+ * senders could each hold a connection and up to a megabyte for as long as
+ * they like.
+ */
+export const BODY_READ_TIMEOUT_MS = 10_000;
+
+/**
+ * The body's bytes, or payload_too_large as soon as they pass `limitBytes`,
+ * or request_timeout when they have not all arrived within `timeoutMs`.
+ */
+export async function readBounded(
+  request: Request,
+  limitBytes: number,
+  options: { timeoutMs?: number } = {},
+): Promise<Uint8Array> {
+  const timeoutMs = options.timeoutMs ?? BODY_READ_TIMEOUT_MS;
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limitBytes) {
     await request.body?.cancel().catch(() => {});
@@ -28,9 +43,19 @@ export async function readBounded(request: Request, limitBytes: number): Promise
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new AppError("request_timeout", `the request body did not arrive within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
   try {
     while (true) {
-      const { done, value } = await reader.read();
+      const { done, value } = await Promise.race([reader.read(), expired]).catch(async (error) => {
+        await reader.cancel().catch(() => {});
+        throw error;
+      });
       if (done) break;
       total += value.byteLength;
       if (total > limitBytes) {
@@ -40,6 +65,7 @@ export async function readBounded(request: Request, limitBytes: number): Promise
       chunks.push(value);
     }
   } finally {
+    clearTimeout(timer);
     reader.releaseLock();
   }
   const bytes = new Uint8Array(total);
