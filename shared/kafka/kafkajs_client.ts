@@ -294,9 +294,12 @@ export function safeReason(error: unknown): string {
 export class ConsumerHaltedError extends Error {
   /** kafkajs does not retry or restart a consumer on an error marked not retriable. */
   readonly retriable = false;
+  /** Why, kept out of `cause`: kafkajs judges `cause ?? error` retriable, and a retriable cause would restart it. */
+  readonly reason: unknown;
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(options?.cause === undefined ? message : `${message}: ${safeReason(options.cause)}`);
     this.name = "ConsumerHaltedError";
+    this.reason = options?.cause;
   }
 }
 
