@@ -80,11 +80,6 @@ export function readAsideCache(cache: BalanceCache, options: ReadAsideOptions): 
           await invalidate([{ id: result.account.id, version: result.account.version }]);
           return result;
         },
-        async applyTransfer(command) {
-          const result = await store.applyTransfer(command);
-          await invalidate([result.from, result.to].map(({ id, version }) => ({ id, version })));
-          return result;
-        },
       };
     },
   };

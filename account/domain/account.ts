@@ -63,24 +63,6 @@ export interface DepositCommand {
   readonly fingerprint: string;
 }
 
-/** One side of a payment: which account, which way, by how much. */
-export interface TransferCommand {
-  readonly paymentId: string;
-  readonly fromAccountId: string;
-  readonly toAccountId: string;
-  readonly amount: number;
-  readonly currency: string;
-  /** DEBIT/CREDIT for a payment, REFUND_DEBIT/REFUND_CREDIT for its refund. */
-  readonly kinds: { readonly debit: "DEBIT" | "REFUND_DEBIT"; readonly credit: "CREDIT" | "REFUND_CREDIT" };
-}
-
-export interface TransferResult {
-  readonly from: Account;
-  readonly to: Account;
-  /** True when this payment (and kind) had already been booked. */
-  readonly alreadyApplied: boolean;
-}
-
 export interface PageQuery {
   readonly limit: number;
   /** Continue after this row (newest first). */
@@ -105,9 +87,4 @@ export interface AccountStore {
    * in one transaction, at most once per (principal, idempotency key).
    */
   deposit(command: DepositCommand): Promise<DepositResult>;
-  /**
-   * Moves money between two accounts with optimistic version checks and
-   * writes the debit and credit entries, all in one transaction.
-   */
-  applyTransfer(command: TransferCommand): Promise<TransferResult>;
 }

@@ -4,15 +4,7 @@
  * double booking are settled by unique indexes, not by reads alone.
  */
 
-import {
-  AppError,
-  type Cursor,
-  isCheckViolation,
-  isUniqueViolation,
-  notFound,
-  type Queryable,
-  type Sql,
-} from "@securepay/shared";
+import { AppError, type Cursor, isCheckViolation, notFound, type Queryable, type Sql } from "@securepay/shared";
 import type {
   Account,
   AccountStatus,
@@ -23,8 +15,6 @@ import type {
   LedgerEntry,
   LedgerEntryKind,
   Page,
-  TransferCommand,
-  TransferResult,
 } from "../domain/account.ts";
 
 /** Rows of a listing carry their sort key with microsecond precision. */
@@ -64,13 +54,6 @@ interface DepositRow {
   fingerprint: string;
   created_at: Date;
 }
-
-/** How often a transfer is tried when another writer keeps changing an account first. */
-export const TRANSFER_ATTEMPTS_MAX = 8;
-/** The random pause before retry n is at most n times this. */
-const TRANSFER_BACKOFF_STEP_MS = 5;
-
-class VersionConflict extends Error {}
 
 export function postgresAccountStore(sql: Sql): AccountStore {
   return {
@@ -118,31 +101,6 @@ export function postgresAccountStore(sql: Sql): AccountStore {
         throw error;
       }
     },
-
-    async applyTransfer(command) {
-      if (command.fromAccountId === command.toAccountId) {
-        throw new AppError("validation_error", "to_account: must differ from from_account", {
-          issues: [{ field: "to_account", message: "must differ from from_account" }],
-        });
-      }
-      for (let attempt = 1;; attempt++) {
-        try {
-          return await sql.begin((tx) => transferIn(tx, command));
-        } catch (error) {
-          const retryable = error instanceof VersionConflict || isSerializationFailure(error);
-          if (isUniqueViolation(error, "ledger_entries_payment_kind_idx")) {
-            // Another consumer booked the same payment first.
-            return await alreadyApplied(sql, command);
-          }
-          if (!retryable) throw error;
-          if (attempt >= TRANSFER_ATTEMPTS_MAX) {
-            throw new AppError("conflict", "Accounts changed too often to apply the transfer", { cause: error });
-          }
-          // Jitter spreads competing writers apart so that one of them wins the next round.
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt * TRANSFER_BACKOFF_STEP_MS));
-        }
-      }
-    },
   };
 }
 
@@ -187,49 +145,6 @@ async function depositIn(tx: Queryable, command: DepositCommand): Promise<Deposi
   return { deposit: toDeposit(inserted), account: toAccount(updated), replayed: false };
 }
 
-async function transferIn(tx: Queryable, command: TransferCommand): Promise<TransferResult> {
-  const [booked] = await tx`
-    select 1 from accounts.ledger_entries where payment_id = ${command.paymentId} and kind = ${command.kinds.debit}`;
-  if (booked !== undefined) return await alreadyApplied(tx, command);
-
-  const from = await selectAccount(tx, command.fromAccountId);
-  const to = await selectAccount(tx, command.toAccountId);
-  if (from === undefined || to === undefined) throw notFound("Account");
-  if (from.currency !== command.currency || to.currency !== command.currency) {
-    throw new AppError("currency_mismatch", "Payment currency differs from an account's currency");
-  }
-  if (from.status !== "OPEN" || to.status !== "OPEN") throw new AppError("account_closed", "Account is closed");
-  if (from.balance < command.amount) throw new AppError("insufficient_funds", "Insufficient funds");
-
-  // Rows are always written in id order, so that two opposite transfers
-  // cannot deadlock on each other's accounts.
-  const moves = [
-    { account: from, delta: -command.amount, kind: command.kinds.debit },
-    { account: to, delta: command.amount, kind: command.kinds.credit },
-  ].sort((a, b) => a.account.id < b.account.id ? -1 : 1);
-  const after = new Map<string, Account>();
-  for (const move of moves) {
-    const [row] = await tx<AccountRow[]>`
-      update accounts.balances
-      set balance = balance + ${move.delta}, version = version + 1, updated_at = now()
-      where id = ${move.account.id} and version = ${move.account.version}
-      returning *`;
-    if (row === undefined) throw new VersionConflict();
-    after.set(row.id, toAccount(row));
-    await tx`
-      insert into accounts.ledger_entries (account_id, amount, currency, kind, payment_id, balance_after)
-      values (${row.id}, ${move.delta}, ${row.currency}, ${move.kind}, ${command.paymentId}, ${row.balance})`;
-  }
-  return { from: after.get(from.id)!, to: after.get(to.id)!, alreadyApplied: false };
-}
-
-async function alreadyApplied(q: Queryable, command: TransferCommand): Promise<TransferResult> {
-  const from = await selectAccount(q, command.fromAccountId);
-  const to = await selectAccount(q, command.toAccountId);
-  if (from === undefined || to === undefined) throw notFound("Account");
-  return { from, to, alreadyApplied: true };
-}
-
 async function selectAccount(q: Queryable, id: string): Promise<Account | undefined> {
   const [row] = await q<AccountRow[]>`select * from accounts.balances where id = ${id}`;
   return row === undefined ? undefined : toAccount(row);
@@ -244,11 +159,6 @@ function createdMicros(sql: Sql) {
 function afterCursor(sql: Sql, cursor: Cursor | undefined) {
   if (cursor === undefined) return sql``;
   return sql`and (created_at, id) < (timestamptz 'epoch' + ${cursor.after}::int8 * interval '1 microsecond', ${cursor.id}::uuid)`;
-}
-
-function isSerializationFailure(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  return code === "40001" || code === "40P01";
 }
 
 /**
