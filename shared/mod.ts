@@ -18,3 +18,4 @@ export * from "./migrate.ts";
 export * from "./money.ts";
 export * from "./shutdown.ts";
 export * from "./events.ts";
+export * from "./redis.ts";

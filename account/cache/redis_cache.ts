@@ -5,8 +5,7 @@
  * Every command is bounded by a timeout; callers treat a failure as a miss.
  */
 
-import { Redis } from "ioredis";
-import type { Logger } from "@securepay/shared";
+import { type Logger, openBoundedRedis } from "@securepay/shared";
 import {
   assertVersion,
   BALANCE_CACHE_TTL_MS_DEFAULT,
@@ -73,52 +72,15 @@ export function redisBalanceCache(options: RedisBalanceCacheOptions): BalanceCac
   if (!Number.isInteger(ttlMs) || ttlMs < 1) {
     throw new RangeError(`Cannot create a balance cache as ttlMs must be a positive integer: ${ttlMs}`);
   }
-  const redis = new Redis(options.url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    // Fail a command after one reconnect attempt rather than queue it: the database answers instead.
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
-  });
-  let errorLoggedAtMs = 0;
-  redis.on("error", (error: Error) => {
-    // A dead Redis repeats its error on every reconnect; one line per 10 s tells the story.
-    if (Date.now() - errorLoggedAtMs < 10_000) return;
-    errorLoggedAtMs = Date.now();
-    options.logger?.warn("redis connection error", { error: error.message });
-  });
+  const connection = openBoundedRedis({ url: options.url, commandTimeoutMs: timeoutMs, logger: options.logger });
+  const redis = connection.client;
   redis.defineCommand("balancePut", { numberOfKeys: 1, lua: PUT });
   redis.defineCommand("balanceInvalidate", { numberOfKeys: 1, lua: INVALIDATE });
   const scripted = redis as unknown as ScriptedRedis;
   const keyOf = (id: string) => `${prefix}${id.toLowerCase()}`;
 
-  let connecting: Promise<void> | undefined;
-  const connected = () => {
-    if (redis.status === "wait") connecting ??= redis.connect().finally(() => connecting = undefined);
-    return connecting ?? Promise.resolve();
-  };
-
-  let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= (async () => {
-      if (redis.status === "wait" || redis.status === "end") {
-        redis.disconnect();
-        return;
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        await Promise.race([
-          redis.quit().catch(() => {}),
-          new Promise((resolve) => timer = setTimeout(resolve, timeoutMs * 4)),
-        ]);
-      } finally {
-        clearTimeout(timer);
-        redis.disconnect();
-      }
-    })();
-    return closing;
-  };
+  const connected = connection.connected;
+  const close = connection.close;
 
   return {
     async get(id) {

@@ -7,8 +7,8 @@
  */
 
 import { Buffer } from "node:buffer";
-import { Redis } from "ioredis";
 import type { Logger } from "../log.ts";
+import { openBoundedRedis } from "../redis.ts";
 import {
   assertStoreArguments,
   assertTtls,
@@ -74,33 +74,14 @@ export function redisIdempotencyStore(options: RedisIdempotencyStoreOptions): Id
   assertTtls(ttls);
   const prefix = options.keyPrefix ?? "securepay:idem:";
   const timeoutMs = options.commandTimeoutMs ?? 1_000;
-  const redis = new Redis(options.url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    // A command fails after one reconnect attempt instead of queueing for ever.
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
-  });
-  let lastErrorLogMs = 0;
-  redis.on("error", (error: Error) => {
-    // Reconnects repeat the same error; one line per 10 s is enough to see it.
-    if (Date.now() - lastErrorLogMs < 10_000) return;
-    lastErrorLogMs = Date.now();
-    options.logger?.warn("redis connection error", { error: error.message });
-  });
+  const connection = openBoundedRedis({ url: options.url, commandTimeoutMs: timeoutMs, logger: options.logger });
+  const redis = connection.client;
   redis.defineCommand("idemBegin", { numberOfKeys: 1, lua: BEGIN });
   redis.defineCommand("idemComplete", { numberOfKeys: 1, lua: COMPLETE });
   redis.defineCommand("idemAbandon", { numberOfKeys: 1, lua: ABANDON });
   const scripts = redis as unknown as ScriptedRedis;
   const keyOf = (scope: string, key: string) => `${prefix}${scope.length}:${scope}:${key}`;
-  // lazyConnect defers the connection to the first command; it is reconnected on demand after that.
-  let connecting: Promise<void> | undefined;
-  const connected = () => {
-    if (redis.status === "wait") connecting ??= redis.connect().finally(() => connecting = undefined);
-    return connecting ?? Promise.resolve();
-  };
-  let closed: Promise<void> | undefined;
+  const connected = connection.connected;
 
   return {
     async begin(scope, key, fingerprint): Promise<BeginResult> {
@@ -142,18 +123,7 @@ export function redisIdempotencyStore(options: RedisIdempotencyStoreOptions): Id
     },
 
     close() {
-      closed ??= (async () => {
-        if (redis.status === "wait" || redis.status === "end") {
-          redis.disconnect();
-          return;
-        }
-        try {
-          await redis.quit();
-        } catch {
-          redis.disconnect();
-        }
-      })();
-      return closed;
+      return connection.close();
     },
     [Symbol.asyncDispose]() {
       return this.close();
