@@ -6,6 +6,8 @@
 import { Kafka, logLevel } from "kafkajs";
 import { type KafkaBroker, type KafkaBrokerOptions, startKafkaBroker } from "./broker.ts";
 
+export { waitFor } from "../../shared/testing/wait.ts";
+
 export interface TestBroker extends KafkaBroker {
   dataDir: string;
   /** A kafkajs client for this broker with logging off and fast retries. */
@@ -42,21 +44,6 @@ export function quietKafka(address: string, clientId = "test", retries = 8): Kaf
     logLevel: Deno.env.get("KAFKA_TEST_LOG") ? logLevel.DEBUG : logLevel.NOTHING,
     retry: { initialRetryTime: 50, retries },
   });
-}
-
-/** Polls `check` every `intervalMs` until it returns true; throws after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  { timeoutMs = 20000, intervalMs = 25 } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`Cannot finish waiting as ${what} did not happen within ${timeoutMs} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 export function range(count: number): number[] {

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { silentLogger } from "../log.ts";
 import { MetricsRegistry } from "../metrics.ts";
-import { startTestBroker, waitFor } from "../testing/kafka.ts";
+import { startTestBroker } from "../testing/kafka.ts";
+import { waitFor } from "../testing/wait.ts";
 import { connectKafka, type KafkaClientOptions } from "./kafkajs_client.ts";
 import {
   type ConsumedRecord,

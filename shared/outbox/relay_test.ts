@@ -11,7 +11,8 @@ import { MetricsRegistry } from "../metrics.ts";
 import { connectKafka } from "../kafka/kafkajs_client.ts";
 import type { ConsumedRecord, EventProducer, KafkaClient, OutgoingRecord } from "../kafka/types.ts";
 import { createTestDatabase } from "../testing/postgres.ts";
-import { startTestBroker, waitFor } from "../testing/kafka.ts";
+import { startTestBroker } from "../testing/kafka.ts";
+import { waitFor } from "../testing/wait.ts";
 import { outboxNotifySql, type OutboxRelayOptions, outboxTableSql, startOutboxRelay } from "./relay.ts";
 
 const encoder = new TextEncoder();

@@ -1,4 +1,5 @@
 /** @module Test helpers shared by every service's tests. */
 export * from "./postgres.ts";
 export * from "./process.ts";
-export * from "./kafka.ts";
+export { startTestBroker, type TestBroker } from "./kafka.ts";
+export * from "./wait.ts";
