@@ -17,24 +17,9 @@ import { authorizeServer, mtlsClientCredentials, openX509Source } from "@securep
 import { BANNER_CURL_END, BANNER_CURL_START } from "./banner.ts";
 import { startDevIdp } from "./idp.ts";
 import { DEMO_DEPOSIT_MINOR } from "./seed.ts";
-import { PORT_VARIABLES, type StackPorts, startStack } from "./stack.ts";
+import { freeStackPorts, PORT_VARIABLES, type StackPorts, startStack } from "./stack.ts";
 
 const repoRoot = new URL("../", import.meta.url);
-
-function freePorts(): StackPorts {
-  return {
-    idp: freePort(),
-    postgres: freePort(),
-    kafka: freePort(),
-    gateway: freePort(),
-    gatewayAdmin: freePort(),
-    payment: freePort(),
-    paymentAdmin: freePort(),
-    account: freePort(),
-    accountAdmin: freePort(),
-    notificationAdmin: freePort(),
-  };
-}
 
 interface Api {
   (method: string, path: string, options?: { token: string; body?: unknown; key?: string }): Promise<
@@ -63,7 +48,7 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
   const options = {
     stateDir,
     watch: false,
-    ports: freePorts(),
+    ports: freeStackPorts(),
     output: (line: string) => lines.push(line),
     readyTimeoutMs: 120_000,
   };
@@ -184,7 +169,7 @@ Deno.test("startStack() in embedded mode moves money through the public API and 
 
     // A second start on the same state reuses the demo accounts without funding them again.
     lines.length = 0;
-    await using again = await startStack({ ...options, ports: freePorts() });
+    await using again = await startStack({ ...options, ports: freeStackPorts() });
     assert.deepEqual([again.demo.alice.accountId, again.demo.bob.accountId], demoIds);
     assert.equal(again.demo.alice.balance, DEMO_DEPOSIT_MINOR);
     assert.equal(again.demo.bob.balance, DEMO_DEPOSIT_MINOR);
@@ -203,7 +188,7 @@ Deno.test("startStack() with DATABASE_URL uses that PostgreSQL and starts no emb
       await using stack = await startStack({
         stateDir,
         watch: false,
-        ports: freePorts(),
+        ports: freeStackPorts(),
         databaseUrl: database.url,
         output: (line) => lines.push(line),
         readyTimeoutMs: 120_000,
@@ -269,7 +254,7 @@ async function processesOf(stateDir: string): Promise<number[]> {
 
 Deno.test("deno task dev prints a ready banner whose curl works, and Ctrl-C stops everything with exit 0", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "securepay-dev-" });
-  const ports = freePorts();
+  const ports = freeStackPorts();
   const env: Record<string, string> = { DEVSTACK_DIR: stateDir, NO_COLOR: "1" };
   for (const [k, name] of Object.entries(PORT_VARIABLES)) env[name] = String(ports[k as keyof StackPorts]);
   const child = new Deno.Command(Deno.execPath(), {

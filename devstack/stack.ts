@@ -7,6 +7,7 @@
  */
 
 import { envReader, LOG_LEVELS, type LogLevel, ShutdownStack } from "@securepay/shared";
+import { freePort } from "@securepay/shared/testing";
 import { defaultStateDir } from "./_paths.ts";
 import { DEV_IDP_PORT } from "./dev_token.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
@@ -42,6 +43,11 @@ export const DEFAULT_PORTS: Readonly<StackPorts> = {
   accountAdmin: 9182,
   notificationAdmin: 8083,
 };
+
+/** A free loopback port for every part, for tests that run several stacks at once. */
+export function freeStackPorts(): StackPorts {
+  return Object.fromEntries(Object.keys(DEFAULT_PORTS).map((k) => [k, freePort()])) as unknown as StackPorts;
+}
 
 /** The env variable overriding each port in `deno task dev`. */
 export const PORT_VARIABLES: Readonly<Record<keyof StackPorts, string>> = {

@@ -10,8 +10,8 @@
 import { Redis } from "ioredis";
 import type { Role, Sql } from "@securepay/shared";
 import { createTestDatabase, freePort, type TestDatabase } from "@securepay/shared/testing";
-import type { Stack, StackPorts } from "../../devstack/stack.ts";
-import { startStack } from "../../devstack/stack.ts";
+import type { Stack } from "../../devstack/stack.ts";
+import { freeStackPorts, startStack } from "../../devstack/stack.ts";
 
 export const REDIS_URL = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
 const REPO_ROOT = new URL("../../", import.meta.url);
@@ -137,21 +137,6 @@ export interface System extends AsyncDisposable {
   restart(name: string): Promise<void>;
 }
 
-function freePorts(): StackPorts {
-  return {
-    idp: freePort(),
-    postgres: freePort(),
-    kafka: freePort(),
-    gateway: freePort(),
-    gatewayAdmin: freePort(),
-    payment: freePort(),
-    paymentAdmin: freePort(),
-    account: freePort(),
-    accountAdmin: freePort(),
-    notificationAdmin: freePort(),
-  };
-}
-
 export async function startSystem(options: SystemOptions = {}): Promise<System> {
   const runId = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
   const lines: string[] = [];
@@ -184,7 +169,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
     const stack = await startStack({
       stateDir,
       watch: false,
-      ports: freePorts(),
+      ports: freeStackPorts(),
       databaseUrl: database.url,
       kafkaBrokers: broker === undefined ? undefined : [broker.address],
       logLevel: (Deno.env.get("SYSTEM_TEST_LOG_LEVEL") ?? "warn") as "warn",
