@@ -7,7 +7,6 @@
  */
 
 import { envReader, LOG_LEVELS, type LogLevel, ShutdownStack } from "@securepay/shared";
-import { freePort } from "@securepay/shared/testing";
 import { defaultStateDir } from "./_paths.ts";
 import { DEV_IDP_PORT } from "./dev_token.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
@@ -44,9 +43,20 @@ export const DEFAULT_PORTS: Readonly<StackPorts> = {
   notificationAdmin: 8083,
 };
 
-/** A free loopback port for every part, for tests that run several stacks at once. */
+/**
+ * A free loopback port for every part, for tests that run several stacks at
+ * once. All listeners stay open until every port is chosen, so no two parts
+ * are handed the same one.
+ */
 export function freeStackPorts(): StackPorts {
-  return Object.fromEntries(Object.keys(DEFAULT_PORTS).map((k) => [k, freePort()])) as unknown as StackPorts;
+  const listeners = Object.keys(DEFAULT_PORTS).map((k) =>
+    [k, Deno.listen({ hostname: "127.0.0.1", port: 0 })] as const
+  );
+  try {
+    return Object.fromEntries(listeners.map(([k, l]) => [k, (l.addr as Deno.NetAddr).port])) as unknown as StackPorts;
+  } finally {
+    for (const [, listener] of listeners) listener.close();
+  }
 }
 
 /** The env variable overriding each port in `deno task dev`. */
